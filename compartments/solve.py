@@ -1,0 +1,308 @@
+"""Solve one subject's records: the event engine shared by every propagator.
+
+Each ADDL-expanded record produces timeline events: the record itself at its
+time (observation, reset, steady-state set-up), the dose administration at
+``time + lag``, the end of its infusion, and the ends of infusions still running
+from its steady-state history. Event times depend on the parameters (lag,
+modelled rate or duration, F), so the timeline is sorted inside JAX and
+differentiated through: event-time and dose sensitivities come from the chain
+rule, interval sensitivities from the propagator (closed form or sensitivity
+equations).
+
+Steady state (SS=1/2): for linear models the periodic state is solved exactly,
+X = (I - M)^-1 c for the period map X -> M X + c; for nonlinear models the
+period map is iterated until the state changes by less than ``ss_rtol``.
+With lag L the state at the record time is the periodic state at phase
+II - (L mod II) after an administration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from compartments.compiled import CompiledModel
+from compartments.events import DOSE, RESET, RESET_DOSE, EventTable, expand_records
+from compartments.propagators import Advance, OdeOptions, make_advance
+
+Array = jnp.ndarray
+
+#: Number of overlapping steady-state infusions tracked (duration up to 8 x II).
+MAX_SS_OVERLAP = 8
+#: Period used to find the steady state of a constant infusion (SS with II = 0).
+CONSTANT_INFUSION_PERIOD = 24.0
+
+_RECORD, _ADMIN, _END, _SS_END = 0, 1, 2, 3
+
+
+class RecordArrays(NamedTuple):
+    """ADDL-expanded records of one subject (or a batch, with a leading axis), padded."""
+
+    time: Array
+    evid: Array
+    amt: Array
+    rate: Array
+    ii: Array
+    ss: Array
+    cmt: Array
+    valid: Array
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Static facts about a batch of records that shape the compiled program."""
+
+    n_records: int
+    infusions: bool
+    ss_slots: int
+    ss_infusions: bool
+
+    @property
+    def slots(self) -> int:
+        return 2 + int(self.infusions) + (MAX_SS_OVERLAP if self.ss_infusions else 0)
+
+
+def records_from_tables(tables: list[EventTable]) -> tuple[RecordArrays, Layout, list[np.ndarray]]:
+    """Expand and pad the records of several subjects into batch arrays.
+
+    Returns the arrays (leading axis = subject), their :class:`Layout` and, per
+    subject, the index of each original record among the expanded ones.
+    """
+    expanded = [expand_records(t) for t in tables]
+    n = max((len(e) for e in expanded), default=1) or 1
+    fields: dict[str, list[np.ndarray]] = {k: [] for k in RecordArrays._fields}
+    positions = []
+    for e in expanded:
+        k = len(e)
+        pad = n - k
+        last = e.time[-1] if k else 0.0
+        fields["time"].append(np.r_[e.time, np.full(pad, last)])
+        fields["evid"].append(np.r_[e.evid, np.full(pad, 2)])
+        fields["amt"].append(np.r_[e.amt, np.zeros(pad)])
+        fields["rate"].append(np.r_[e.rate, np.zeros(pad)])
+        fields["ii"].append(np.r_[e.ii, np.zeros(pad)])
+        fields["ss"].append(np.r_[e.ss, np.zeros(pad, int)])
+        fields["cmt"].append(np.r_[e.cmt, np.zeros(pad, int)])
+        fields["valid"].append(np.r_[np.ones(k, bool), np.zeros(pad, bool)])
+        positions.append(_original_positions(e.source, k))
+    arrays = RecordArrays(**{k: np.stack(v) for k, v in fields.items()})
+    dose = (arrays.evid == DOSE) | (arrays.evid == RESET_DOSE)
+    ss_count = int(((arrays.ss > 0) & dose).sum(axis=1).max(initial=0))
+    layout = Layout(
+        n_records=n,
+        infusions=bool(((arrays.rate != 0) & dose).any()),
+        ss_slots=ss_count,
+        ss_infusions=bool(((arrays.rate != 0) & dose & (arrays.ss > 0)).any()),
+    )
+    return arrays, layout, positions
+
+
+def _original_positions(source: np.ndarray, k: int) -> np.ndarray:
+    """Index, among expanded records, of each original record (its first occurrence)."""
+    first: dict[int, int] = {}
+    # implied doses share their parent's source index but come later; the parent comes first
+    for j in range(k):
+        first.setdefault(int(source[j]), j)
+    return np.asarray([first[i] for i in sorted(first)], dtype=int)
+
+
+class Solution(NamedTuple):
+    """Outputs and amounts after each record, and steady-state cycles used."""
+
+    outputs: Array
+    amounts: Array
+    ss_cycles: Array
+
+
+def make_solver(
+    cm: CompiledModel, layout: Layout, options: OdeOptions | None = None, *,
+    force_ode: bool = False,
+):
+    """Build ``solve(p, records) -> Solution`` for one subject (pure, jit/vmap-able)."""
+    options = options or OdeOptions()
+    advance = make_advance(cm, options, force_ode=force_ode)
+    linear = cm.kind != "ode" and not force_ode
+    n, n_out, N = cm.n_states, len(cm.output_names), layout.n_records
+    S = layout.slots
+
+    def solve(p: Array, rec: RecordArrays) -> Solution:
+        q = _record_quantities(cm, p, rec)
+        ss = _steady_states(advance, linear, options, p, rec, q, layout, n)
+        times, kinds, owners = _timeline(rec, q, ss, layout)
+        order = jnp.lexsort((jnp.tile(jnp.arange(S), N), owners, times))
+        times, kinds, owners = times[order], kinds[order], owners[order]
+        eye = jnp.eye(n)
+
+        def step(carry, event):  # type: ignore[no-untyped-def]
+            A, Rv, active, ss_left, t_prev, outs, amts = carry
+            t, kind, r = event
+            real = jnp.isfinite(t)
+            t_now = jnp.where(real, t, t_prev)
+            A = jnp.where(t_now > t_prev, advance(A, Rv, t_prev, t_now, p), A)
+            c = rec.cmt[r]
+            e_c = eye[c]
+            dose = q.is_dose[r]
+            is_record = real & (kind == _RECORD)
+            reset = is_record & (
+                (rec.evid[r] == RESET) | (rec.evid[r] == RESET_DOSE) | (dose & (rec.ss[r] == 1))
+            )
+            A = jnp.where(reset, 0.0, A)
+            Rv = jnp.where(reset, 0.0, Rv)
+            active = jnp.where(reset, False, active)
+            ss_left = jnp.where(reset, 0, ss_left)
+            set_ss = is_record & dose & (rec.ss[r] > 0)
+            A = A + jnp.where(set_ss, ss.state[r], 0.0)
+            Rv = Rv + jnp.where(set_ss, ss.n_running[r] * q.rate[r], 0.0) * e_c
+            ss_left = ss_left.at[r].add(jnp.where(set_ss, ss.n_running[r], 0))
+            admin = real & (kind == _ADMIN) & dose
+            A = A + jnp.where(admin & ~q.infusion[r], q.amount[r], 0.0) * e_c
+            start = admin & q.infusion[r]
+            Rv = Rv + jnp.where(start, q.rate[r], 0.0) * e_c
+            active = active.at[r].set(active[r] | start)
+            end = real & (kind == _END) & active[r]
+            Rv = Rv - jnp.where(end, q.rate[r], 0.0) * e_c
+            active = active.at[r].set(active[r] & ~end)
+            ss_end = real & (kind == _SS_END) & (ss_left[r] > 0)
+            Rv = Rv - jnp.where(ss_end, q.rate[r], 0.0) * e_c
+            ss_left = ss_left.at[r].add(jnp.where(ss_end, -1, 0))
+            y = cm.outputs(A, p, t_now)
+            outs = outs.at[r].set(jnp.where(is_record, y, outs[r]))
+            amts = amts.at[r].set(jnp.where(is_record, A, amts[r]))
+            return (A, Rv, active, ss_left, t_now, outs, amts), None
+
+        init = (
+            jnp.zeros(n), jnp.zeros(n), jnp.zeros(N, bool), jnp.zeros(N, int),
+            jnp.asarray(rec.time[0], float), jnp.zeros((N, n_out)), jnp.zeros((N, n)),
+        )
+        carry, _ = jax.lax.scan(step, init, (times, kinds, owners))
+        return Solution(outputs=carry[5], amounts=carry[6], ss_cycles=ss.cycles)
+
+    return solve
+
+
+class _Quantities(NamedTuple):
+    is_dose: Array
+    amount: Array      # F * AMT
+    infusion: Array    # bool
+    rate: Array        # infusion rate
+    duration: Array    # infusion duration (inf for a constant SS infusion)
+    lag: Array
+    constant: Array    # constant infusion at steady state (SS>0, II=0)
+
+
+def _record_quantities(cm: CompiledModel, p: Array, rec: RecordArrays) -> _Quantities:
+    dose_params = cm.dose_parameters(p)[rec.cmt]
+    F, lag, modelled_rate, modelled_dur = (dose_params[:, i] for i in range(4))
+    is_dose = rec.valid & ((rec.evid == DOSE) | (rec.evid == RESET_DOSE))
+    amount = jnp.where(is_dose, F * rec.amt, 0.0)
+    infusion = is_dose & (rec.rate != 0)
+    constant = infusion & (rec.ss > 0) & (rec.ii == 0) & (rec.amt == 0)
+    rate = jnp.where(
+        rec.rate > 0, rec.rate,
+        jnp.where(rec.rate == -1, modelled_rate,
+                  jnp.where(rec.rate == -2, amount / jnp.where(is_dose, modelled_dur, 1.0), 0.0)),
+    )
+    safe_rate = jnp.where(rate > 0, rate, 1.0)
+    duration = jnp.where(rec.rate == -2, modelled_dur, amount / safe_rate)
+    duration = jnp.where(constant, jnp.inf, jnp.where(infusion, duration, 0.0))
+    return _Quantities(is_dose, amount, infusion, jnp.where(infusion, rate, 0.0), duration,
+                       jnp.where(is_dose, lag, 0.0), constant)
+
+
+class _SteadyStates(NamedTuple):
+    state: Array       # (N, n) state set at the record time (zeros where not SS)
+    n_running: Array   # (N,) infusions of the SS history still running at the record time
+    phase: Array       # (N,) time since the last history administration
+    cycles: Array      # (N,) dosing cycles used to reach steady state (0 for exact)
+
+
+def _steady_states(advance: Advance, linear: bool, options: OdeOptions, p: Array,
+                   rec: RecordArrays, q: _Quantities, layout: Layout, n: int) -> _SteadyStates:
+    N = layout.n_records
+    zeros = _SteadyStates(jnp.zeros((N, n)), jnp.zeros(N, int), jnp.zeros(N), jnp.zeros(N, int))
+    if layout.ss_slots == 0:
+        return zeros
+    wanted = q.is_dose & (rec.ss > 0)
+    # indices of the (at most ss_slots) steady-state records of this subject
+    idx = jnp.nonzero(wanted, size=layout.ss_slots, fill_value=0)[0]
+    used = wanted[idx]
+
+    def one(r: Array) -> tuple[Array, Array, Array, Array]:
+        c = rec.cmt[r]
+        e_c = jnp.eye(n)[c]
+        ii = jnp.where(q.constant[r], CONSTANT_INFUSION_PERIOD, rec.ii[r])
+        ii = jnp.where(ii > 0, ii, 1.0)
+        dur = jnp.where(q.constant[r], ii, q.duration[r])
+        rate = q.rate[r]
+        bolus = jnp.where(q.infusion[r], 0.0, q.amount[r]) * e_c
+        m = jnp.floor(dur / ii)
+        rem = dur - m * ii
+        t0 = rec.time[r] + q.lag[r]
+
+        def partial(X: Array, phi: Array) -> Array:
+            split = jnp.minimum(rem, phi)
+            X = advance(X + bolus, (m + 1) * rate * e_c, t0, t0 + split, p)
+            return advance(X, m * rate * e_c, t0 + split, t0 + phi, p)
+
+        def period(X: Array) -> Array:
+            return partial(X, ii)
+
+        if linear:
+            c0 = period(jnp.zeros(n))
+            M = jax.jacfwd(period)(jnp.zeros(n))
+            X = jnp.linalg.solve(jnp.eye(n) - M, c0)
+            cycles = jnp.asarray(0)
+        else:
+            def cond(state):  # type: ignore[no-untyped-def]
+                X, X_prev, k = state
+                change = jnp.max(jnp.abs(X - X_prev) / (jnp.abs(X) + options.atol))
+                return (k < options.ss_max_cycles) & ((k < 2) | (change > options.ss_rtol))
+
+            def body(state):  # type: ignore[no-untyped-def]
+                X, _, k = state
+                return period(X), X, k + 1
+
+            X, _, cycles = jax.lax.while_loop(cond, body, (jnp.zeros(n), jnp.full(n, jnp.inf), 0))
+        lag_phase = jnp.mod(q.lag[r], ii)
+        phi = ii - lag_phase
+        state = jnp.where(q.constant[r], X, partial(X, phi))
+        ks = jnp.arange(MAX_SS_OVERLAP)
+        running = jnp.sum((dur - phi - ks * ii > 0) & q.infusion[r] & ~q.constant[r])
+        return state, running, phi, cycles
+
+    states, running, phases, cycles = jax.vmap(one)(idx)
+    keep = used[:, None]
+    state = zeros.state.at[idx].add(jnp.where(keep, states, 0.0))
+    n_running = zeros.n_running.at[idx].add(jnp.where(used, running, 0))
+    phase = zeros.phase.at[idx].add(jnp.where(used, phases, 0.0))
+    cyc = zeros.cycles.at[idx].add(jnp.where(used, cycles, 0))
+    return _SteadyStates(state, n_running, phase, cyc)
+
+
+def _timeline(rec: RecordArrays, q: _Quantities, ss: _SteadyStates, layout: Layout):
+    """Times, kinds and owning record of every timeline slot (inf = no event)."""
+    N = layout.n_records
+    inf = jnp.inf
+    t_rec = jnp.where(rec.valid, rec.time, inf)
+    t_admin = jnp.where(q.is_dose, rec.time + q.lag, inf)
+    columns = [t_rec, t_admin]
+    kinds = [_RECORD, _ADMIN]
+    if layout.infusions:
+        t_end = jnp.where(q.infusion & jnp.isfinite(q.duration), t_admin + q.duration, inf)
+        columns.append(t_end)
+        kinds.append(_END)
+    if layout.ss_infusions:
+        ii = jnp.where(rec.ii > 0, rec.ii, 1.0)
+        for k in range(MAX_SS_OVERLAP):
+            remaining = q.duration - ss.phase - k * ii
+            has = q.infusion & (rec.ss > 0) & ~q.constant & (k < ss.n_running)
+            columns.append(jnp.where(has & (remaining > 0), rec.time + remaining, inf))
+            kinds.append(_SS_END)
+    times = jnp.stack(columns, axis=1).reshape(-1)
+    kind = jnp.tile(jnp.asarray(kinds), N)
+    owners = jnp.repeat(jnp.arange(N), len(kinds))
+    return times, kind, owners
