@@ -1,0 +1,285 @@
+"""Fit results: parameter table, OFV and information criteria, diagnostics, JSON I/O.
+
+Examples
+--------
+>>> result = fit(model, data)  # doctest: +SKIP
+>>> print(result.summary())  # doctest: +SKIP
+>>> result.save("out/results.json"); FitResult.load("out/results.json")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import sympy as sp
+
+from estimation.covariance import covariance_step
+from estimation.evaluator import Evaluator
+from estimation.population import PopulationModel
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """Everything a fit produced (immutable).
+
+    ``ofv`` follows NONMEM: -2 log L without the N_obs log(2 pi) constant.
+    ``parameters`` is the nlmixr2/NONMEM-style table (estimate, SE, RSE%,
+    back-transformed value with 95% CI, BSV CV%, shrinkage).
+    """
+
+    model_name: str
+    method: str
+    ofv: float
+    converged: bool
+    message: str
+    iterations: int
+    evaluations: int
+    runtime_s: float
+    n_obs: int
+    n_subjects: int
+    n_estimated: int
+    theta: dict[str, float]
+    omega: dict[str, float]
+    sigma: dict[str, float]
+    se: dict[str, float]
+    parameters: pd.DataFrame
+    etas: pd.DataFrame
+    table: pd.DataFrame
+    eta_shrinkage: dict[str, float]
+    eps_shrinkage: dict[str, float]
+    covariance_status: str
+    covariance_kind: str | None
+    covariance_matrix: np.ndarray | None
+    covariance_names: tuple[str, ...]
+    condition_number: float
+    gradient_max: float
+    history: list[tuple[int, float]] = field(default_factory=list)
+
+    # ------------------------------------------------------------ criteria
+    @property
+    def minus2loglik(self) -> float:
+        """-2 log L including the N_obs log(2 pi) constant."""
+        return self.ofv + self.n_obs * LOG_2PI
+
+    @property
+    def loglik(self) -> float:
+        """Log-likelihood (with constant)."""
+        return -self.minus2loglik / 2
+
+    @property
+    def aic(self) -> float:
+        """Akaike information criterion (with constant, as nlmixr2)."""
+        return self.minus2loglik + 2 * self.n_estimated
+
+    @property
+    def bic(self) -> float:
+        """Bayesian information criterion, log(N_obs) penalty."""
+        return self.minus2loglik + self.n_estimated * math.log(self.n_obs)
+
+    def correlation(self) -> pd.DataFrame | None:
+        """Correlation matrix of the estimates (None without a covariance step)."""
+        if self.covariance_matrix is None:
+            return None
+        sd = np.sqrt(np.clip(np.diag(self.covariance_matrix), 1e-300, None))
+        corr = self.covariance_matrix / np.outer(sd, sd)
+        return pd.DataFrame(corr, index=list(self.covariance_names), columns=list(self.covariance_names))
+
+    # -------------------------------------------------------------- views
+    def to_dataframe(self) -> pd.DataFrame:
+        """The parameter table."""
+        return self.parameters.copy()
+
+    def summary(self) -> str:
+        """Text summary in the style of NONMEM / nlmixr2 printouts."""
+        status = "converged" if self.converged else "NOT CONVERGED"
+        lines = [
+            f"popkin fit of {self.model_name!r} by {self.method}: {status} ({self.message})",
+            f"OFV {self.ofv:.4f}   -2LL {self.minus2loglik:.4f}   AIC {self.aic:.4f}   BIC {self.bic:.4f}",
+            f"{self.n_subjects} subjects, {self.n_obs} observations, {self.n_estimated} estimated "
+            f"parameters, {self.iterations} iterations, {self.runtime_s:.2f} s",
+            f"covariance step ({self.covariance_kind}): {self.covariance_status}"
+            + (f", condition number {self.condition_number:.3g}"
+               if np.isfinite(self.condition_number) else ""),
+            "",
+        ]
+        table = self.parameters.copy()
+        with pd.option_context("display.width", 200, "display.max_columns", 20,
+                               "display.float_format", lambda v: f"{v:.4g}"):
+            lines.append(table.to_string(index=False, na_rep=""))
+        if self.eps_shrinkage:
+            eps = ", ".join(f"{k} {v:.1f}%" for k, v in self.eps_shrinkage.items())
+            lines.append(f"\nepsilon shrinkage: {eps}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    # ----------------------------------------------------------------- I/O
+    def to_json_dict(self) -> dict:
+        """JSON-serialisable content (tables as lists of records)."""
+        return {
+            "model": self.model_name, "method": self.method, "ofv": self.ofv,
+            "minus2loglik": self.minus2loglik, "aic": self.aic, "bic": self.bic,
+            "converged": self.converged, "message": self.message, "iterations": self.iterations,
+            "evaluations": self.evaluations, "runtime_s": self.runtime_s, "n_obs": self.n_obs,
+            "n_subjects": self.n_subjects, "n_estimated": self.n_estimated, "theta": self.theta,
+            "omega": self.omega, "sigma": self.sigma, "se": self.se,
+            "eta_shrinkage": self.eta_shrinkage, "eps_shrinkage": self.eps_shrinkage,
+            "covariance": {
+                "kind": self.covariance_kind, "status": self.covariance_status,
+                "names": list(self.covariance_names),
+                "matrix": None if self.covariance_matrix is None else self.covariance_matrix.tolist(),
+                "condition_number": _finite_or_none(self.condition_number),
+            },
+            "gradient_max": self.gradient_max,
+            "history": [list(h) for h in self.history],
+            "parameters": _records(self.parameters),
+            "etas": _records(self.etas),
+            "table": _records(self.table),
+        }
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write JSON atomically (temporary file, then rename)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".results-", suffix=".json")
+        with os.fdopen(fd, "w") as handle:
+            json.dump(self.to_json_dict(), handle, indent=1, allow_nan=True)
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> FitResult:
+        """Read a result written by :meth:`save`."""
+        d = json.loads(Path(path).read_text())
+        cov = d["covariance"]
+        return cls(
+            model_name=d["model"], method=d["method"], ofv=d["ofv"], converged=d["converged"],
+            message=d["message"], iterations=d["iterations"], evaluations=d["evaluations"],
+            runtime_s=d["runtime_s"], n_obs=d["n_obs"], n_subjects=d["n_subjects"],
+            n_estimated=d["n_estimated"], theta=d["theta"], omega=d["omega"], sigma=d["sigma"],
+            se=d["se"], parameters=pd.DataFrame(d["parameters"]), etas=pd.DataFrame(d["etas"]),
+            table=pd.DataFrame(d["table"]), eta_shrinkage=d["eta_shrinkage"],
+            eps_shrinkage=d["eps_shrinkage"], covariance_status=cov["status"],
+            covariance_kind=cov["kind"],
+            covariance_matrix=None if cov["matrix"] is None else np.asarray(cov["matrix"]),
+            covariance_names=tuple(cov["names"]),
+            condition_number=float("nan") if cov["condition_number"] is None else cov["condition_number"],
+            gradient_max=d["gradient_max"], history=[tuple(h) for h in d["history"]],
+        )
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if np.isfinite(value) else None
+
+
+def _records(df: pd.DataFrame) -> list[dict]:
+    return json.loads(df.to_json(orient="records"))
+
+
+# ---------------------------------------------------------------- building
+def build_result(
+    evaluator: Evaluator, u: np.ndarray, etas: np.ndarray, *, converged: bool, message: str,
+    iterations: int, evaluations: int, runtime: float, history: list[tuple[int, float]],
+    gradient_max: float,
+) -> FitResult:
+    """Assemble a :class:`FitResult`: covariance step, diagnostics and parameter table."""
+    from estimation.diagnostics import compute_diagnostics
+
+    problem = evaluator.problem
+    model = problem.model
+    space = model.space
+    natural = evaluator.natural(u)
+    per_subject = evaluator.per_subject(natural, etas)
+    etas = np.asarray(per_subject.eta)
+    ofv = float(np.sum(per_subject.ofv))
+    cov = covariance_step(evaluator, natural, etas, evaluator.method.covariance)
+    table, ebe, eta_shrink, eps_shrink = compute_diagnostics(evaluator, natural, etas)
+    names = space.natural_names
+    values = dict(zip(names, natural.tolist(), strict=True))
+    se = cov.standard_errors()
+    theta = {n: values[n] for n in space.theta_names}
+    omega = {n: values[f"omega({n})"] for n in space.omega_element_names}
+    sigma = {n: values[n] for n in space.sigma_names}
+    params = parameter_table(model, natural, se, eta_shrink)
+    return FitResult(
+        model_name=model.title, method=evaluator.method.name, ofv=ofv, converged=converged,
+        message=message, iterations=iterations, evaluations=evaluations, runtime_s=runtime,
+        n_obs=problem.n_observations, n_subjects=problem.n_subjects,
+        n_estimated=int(space.estimated.sum()), theta=theta, omega=omega, sigma=sigma,
+        se={n.removeprefix("omega(").removesuffix(")"): v for n, v in se.items()},
+        parameters=params, etas=ebe, table=table, eta_shrinkage=eta_shrink,
+        eps_shrinkage=eps_shrink, covariance_status=cov.status, covariance_kind=cov.kind,
+        covariance_matrix=cov.matrix, covariance_names=cov.names,
+        condition_number=cov.condition_number, gradient_max=gradient_max, history=history,
+    )
+
+
+def parameter_table(model: PopulationModel, natural: np.ndarray, se: dict[str, float],
+                    eta_shrink: dict[str, float]) -> pd.DataFrame:
+    """nlmixr2-style table: estimate, SE, RSE%, back-transformed value and 95% CI, BSV, shrinkage."""
+    space = model.space
+    values = dict(zip(space.natural_names, np.asarray(natural).tolist(), strict=True))
+    log_thetas, theta_eta, lognormal_etas = _structure_of(model)
+    _, omega, _ = space.split(np.asarray(natural))
+    omega = np.asarray(omega)
+    rows = []
+    for name in space.natural_names:
+        est = values[name]
+        s = se.get(name, float("nan"))
+        kind = "theta" if name in space.theta_names else ("omega" if name.startswith("omega(") else "sigma")
+        row = {"parameter": name, "type": kind, "estimate": est, "se": s,
+               "rse_pct": abs(100 * s / est) if est != 0 and np.isfinite(s) else float("nan")}
+        lo, hi = est - 1.96 * s, est + 1.96 * s
+        if name in log_thetas:
+            finite = np.isfinite(s)
+            row.update(back_transformed=math.exp(est),
+                       ci_low=math.exp(lo) if finite else float("nan"),
+                       ci_high=math.exp(hi) if finite else float("nan"))
+        else:
+            row.update(back_transformed=est, ci_low=lo if np.isfinite(s) else float("nan"),
+                       ci_high=hi if np.isfinite(s) else float("nan"))
+        eta = theta_eta.get(name)
+        if eta is not None:
+            k = space.eta_names.index(eta)
+            var = omega[k, k]
+            row["bsv"] = 100 * math.sqrt(math.exp(var) - 1) if eta in lognormal_etas else math.sqrt(var)
+            row["bsv_kind"] = "CV%" if eta in lognormal_etas else "SD"
+            row["shrinkage_pct"] = eta_shrink.get(eta, float("nan"))
+        rows.append(row)
+    columns = ["parameter", "type", "estimate", "se", "rse_pct", "back_transformed", "ci_low",
+               "ci_high", "bsv", "bsv_kind", "shrinkage_pct"]
+    return pd.DataFrame(rows).reindex(columns=columns)
+
+
+def _structure_of(model: PopulationModel) -> tuple[set[str], dict[str, str], set[str]]:
+    """Thetas on log scale, theta -> its eta, and log-normal etas, read off the expressions."""
+    space = model.space
+    log_thetas: set[str] = set()
+    lognormal: set[str] = set()
+    theta_eta: dict[str, str] = {}
+    for expr in model.individual_expressions.values():
+        thetas = [s.name for s in expr.free_symbols if s.name in space.theta_names]
+        etas = [s.name for s in expr.free_symbols if s.name in space.eta_names]
+        for exp_term in expr.atoms(sp.exp):
+            arg = exp_term.args[0]
+            for s in arg.free_symbols:
+                if sp.diff(arg, s) == 1:
+                    if s.name in space.theta_names and expr == exp_term:
+                        log_thetas.add(s.name)
+                    if s.name in space.eta_names:
+                        lognormal.add(s.name)
+        if len(etas) == 1:
+            structural = [t for t in thetas if not t.startswith("e_")]
+            if len(structural) == 1:
+                theta_eta[structural[0]] = etas[0]
+    return log_thetas, theta_eta, lognormal
