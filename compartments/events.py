@@ -190,9 +190,11 @@ def validate_events(table: EventTable, model: Model) -> None:
     for i in range(len(table)):
         evid = int(table.evid[i])
         if evid not in (0, 1, 2, 3, 4):
-            fail(i, "EVID", "expected 0 (observation), 1 (dose), 2 (other), 3 (reset) or 4 (reset+dose)")
+            fail(i, "EVID",
+                 "expected 0 (observation), 1 (dose), 2 (other), 3 (reset) or 4 (reset+dose)")
         if i and table.time[i] < table.time[i - 1] and evid not in (RESET, RESET_DOSE):
-            fail(i, "TIME", f"time decreases (previous {table.time[i - 1]:g}) without a reset (EVID 3/4)")
+            fail(i, "TIME",
+                 f"time decreases (previous {table.time[i - 1]:g}) without a reset (EVID 3/4)")
         if table.ss[i] not in (0, 1, 2):
             fail(i, "SS", "expected 0, 1 or 2")
         if table.addl[i] < 0:
@@ -206,20 +208,25 @@ def validate_events(table: EventTable, model: Model) -> None:
             if not dosed:
                 fail(i, "AMT", "a dose record (EVID 1/4) needs AMT > 0 (or RATE > 0 with SS=1)")
             if not 1 <= table.cmt[i] <= n_states:
-                fail(i, "CMT", f"expected a compartment number 1..{n_states} of {model.compartment_names}")
+                fail(i, "CMT",
+                     f"expected a compartment number 1..{n_states} of {model.compartment_names}")
             cmt_name = model.compartment_names[int(table.cmt[i]) - 1]
             dosing = model.get_dosing(cmt_name)
             if dosing is None:
-                fail(i, "CMT", f"compartment {cmt_name!r} is not a dosing target of model {model.name!r}")
+                fail(i, "CMT",
+                     f"compartment {cmt_name!r} is not a dosing target of model {model.name!r}")
             rate = table.rate[i]
             if rate < 0 and rate not in (MODELLED_RATE, MODELLED_DURATION):
-                fail(i, "RATE", "expected 0 (bolus), > 0, -1 (modelled rate) or -2 (modelled duration)")
+                fail(i, "RATE",
+                     "expected 0 (bolus), > 0, -1 (modelled rate) or -2 (modelled duration)")
             if rate == MODELLED_RATE and dosing.rate is None:
                 fail(i, "RATE", f"RATE=-1 but the model defines no infusion rate for {cmt_name!r}")
             if rate == MODELLED_DURATION and dosing.duration is None:
-                fail(i, "RATE", f"RATE=-2 but the model defines no infusion duration for {cmt_name!r}")
+                fail(i, "RATE",
+                     f"RATE=-2 but the model defines no infusion duration for {cmt_name!r}")
             if table.ss[i] and table.ii[i] == 0 and not (rate > 0 and table.amt[i] == 0):
-                fail(i, "II", "steady state (SS=1/2) needs II > 0, except a constant infusion (AMT=0, RATE>0)")
+                fail(i, "II", "steady state (SS=1/2) needs II > 0, "
+                     "except a constant infusion (AMT=0, RATE>0)")
             if table.addl[i] > 0 and table.ii[i] <= 0:
                 fail(i, "II", "ADDL > 0 needs II > 0")
         elif evid == OBSERVATION and not 0 <= table.output[i] < len(model.outputs):
@@ -255,8 +262,10 @@ def expand_records(table: EventTable) -> Records:
     """Expand ADDL into explicit dose records (NONMEM's implied doses).
 
     Implied doses are placed at ``time + k*II``; at equal times they are
-    processed after the records already present at that time. ``cmt`` is
-    0-based (state index) for doses and the output index for observations.
+    processed before the records at that time (NONMEM gives implied doses, like
+    lagged administrations, before an event record at the same time, so an
+    observation there sees the dose). ``cmt`` is 0-based (state index) for doses
+    and the output index for observations.
     """
     items = []
     for i in range(len(table)):
@@ -280,7 +289,7 @@ def expand_records(table: EventTable) -> Records:
 
 
 def _processing_order(items: list[tuple]) -> list[int]:
-    """Records keep file order; implied doses slot in by time, after records at that time.
+    """Records keep file order; implied doses slot in by time, before records at that time.
 
     Resets split the file into segments whose times restart, so implied doses
     never move across a reset.
@@ -296,9 +305,9 @@ def _processing_order(items: list[tuple]) -> list[int]:
     for j, item in enumerate(items):
         if item[1] == 0:
             explicit_rank += 1
-            keyed.append(((seg_of[j], item[0], 0, explicit_rank), j))
-        else:
             keyed.append(((seg_of[j], item[0], 1, explicit_rank), j))
+        else:
+            keyed.append(((seg_of[j], item[0], 0, explicit_rank), j))
     return [j for _, j in sorted(keyed)]
 
 
@@ -345,7 +354,9 @@ def events_from_nonmem(
     bad = np.flatnonzero(np.isnan(time))
     if bad.size:
         raise EventError(f"row {bad[0] + 1}: column TIME is missing: expected a number")
-    first_dosing = next((i for i, c in enumerate(model.compartment_names) if model.get_dosing(c)), 0)
+    first_dosing = next(
+        (i for i, c in enumerate(model.compartment_names) if model.get_dosing(c)), 0
+    )
     cmt = column("CMT", first_dosing + 1).astype(int)
     if output_column is not None:
         out = column(output_column.upper(), 1.0).astype(int) - 1

@@ -55,7 +55,9 @@ def parse_expression(text: str | float | int | sp.Expr, *, context: str = "") ->
     if isinstance(text, int | float):
         return sp.Float(text) if isinstance(text, float) else sp.Integer(text)
     if not isinstance(text, str):
-        raise ExpressionError(f"{context}: expected an expression string, got {type(text).__name__}")
+        raise ExpressionError(
+            f"{context}: expected an expression string, got {type(text).__name__}"
+        )
     where = f"{context}: " if context else ""
     try:
         tree = ast.parse(text.replace("^", "**"), mode="eval")
@@ -71,7 +73,9 @@ def _convert(node: ast.AST, text: str, where: str) -> sp.Expr:
         return sp.Integer(node.value) if isinstance(node.value, int) else sp.Float(node.value)
     if isinstance(node, ast.Name):
         if node.id in FUNCTIONS:
-            raise ExpressionError(f"{where}{node.id!r} is a function and needs arguments in {text!r}")
+            raise ExpressionError(
+                f"{where}{node.id!r} is a function and needs arguments in {text!r}"
+            )
         return sp.Symbol(node.id, real=True)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
         value = _convert(node.operand, text, where)

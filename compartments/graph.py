@@ -125,7 +125,8 @@ class Model:
         ``cl`` (clearance: ``cl * C``, needs a source volume) or ``rate`` (any
         expression, amount per time, e.g. ``"VM*C/(KM + C)"``).
         """
-        given = {key: val for key, val in {"k": k, "cl": cl, "rate": rate}.items() if val is not None}
+        options = {"k": k, "cl": cl, "rate": rate}
+        given = {key: val for key, val in options.items() if val is not None}
         where = f"flow {source} -> {target or 'elimination'}"
         if len(given) != 1:
             raise ModelError(f"{where}: give exactly one of k=, cl=, rate= (got {sorted(given)})")
@@ -192,7 +193,8 @@ class Model:
         """Declare parameters that appear only in outputs (e.g. PD parameters)."""
         for name in names:
             _check_name(name, "parameter")
-        return replace(self, declared=self.declared + tuple(n for n in names if n not in self.declared))
+        new = tuple(n for n in names if n not in self.declared)
+        return replace(self, declared=self.declared + new)
 
     def renamed(self, name: str) -> Model:
         """The same model under another name."""
@@ -286,7 +288,9 @@ class Model:
                 dynamic |= {s.name for s in comp.volume.free_symbols}
                 bad = {s.name for s in comp.volume.free_symbols} & (states | _RESERVED)
                 if bad:
-                    raise ModelError(f"volume of {comp.name!r} uses {sorted(bad)}: volumes are parameters")
+                    raise ModelError(
+                        f"volume of {comp.name!r} uses {sorted(bad)}: volumes are parameters"
+                    )
         for flow in self.flows:
             where = f"flow {flow.source} -> {flow.target or 'elimination'}"
             self._check_concentrations(flow.rate, where)
@@ -306,18 +310,26 @@ class Model:
         for out in self.outputs:
             where = f"output {out.name!r}"
             self._check_concentrations(out.expression, where)
-            for sym in out.expression.free_symbols:
+            for sym in sorted(out.expression.free_symbols, key=lambda s: s.name):
                 name = sym.name
                 concentration = name.startswith("C_") and name[2:] in states
                 if name in states or name == "t" or concentration or name in dynamic:
                     continue
+                if name in self.output_names:
+                    other = self.outputs[self.output_names.index(name)].expression
+                    raise ModelError(
+                        f"{where} uses output {name!r}; outputs cannot refer to other outputs, "
+                        f"write its expression ({other}) instead"
+                    )
                 raise ModelError(
                     f"{where} uses undefined symbol {name!r}; known: compartments "
                     f"{sorted(states)}, parameters {sorted(dynamic - states - _RESERVED)}. "
                     "Declare output-only parameters with Model.parameters(...)"
                 )
-            if name_clash := {o for o in self.output_names} & (states | set(self.parameter_names)):
-                raise ModelError(f"output names {sorted(name_clash)} clash with states or parameters")
+        if name_clash := set(self.output_names) & (states | set(self.parameter_names)):
+            raise ModelError(
+                f"output names {sorted(name_clash)} clash with states or parameters"
+            )
 
     # ---------------------------------------------------------------- internals
     def _require_compartment(self, name: str, where: str) -> None:
@@ -329,11 +341,15 @@ class Model:
 
     def _check_concentrations(self, expr: sp.Expr, where: str) -> None:
         states = set(self.compartment_names)
-        for sym in expr.free_symbols:
+        for sym in sorted(expr.free_symbols, key=lambda s: s.name):
             if sym.name.startswith("C_") and sym.name[2:] not in states:
-                raise ModelError(f"{where}: {sym.name!r} refers to unknown compartment {sym.name[2:]!r}")
+                raise ModelError(
+                    f"{where}: {sym.name!r} refers to unknown compartment {sym.name[2:]!r}"
+                )
             if sym.name.startswith("C_") and self.get_compartment(sym.name[2:]).volume is None:
-                raise ModelError(f"{where}: compartment {sym.name[2:]!r} has no volume for {sym.name}")
+                raise ModelError(
+                    f"{where}: compartment {sym.name[2:]!r} has no volume for {sym.name}"
+                )
 
 
 def _check_name(name: str, what: str) -> None:

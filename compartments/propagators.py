@@ -113,8 +113,9 @@ def _ode_advance(cm: CompiledModel, options: OdeOptions) -> Advance:
     controller = diffrax.PIDController(rtol=options.rtol, atol=options.atol)
 
     def integrate(vector_field, y0, t0, t1, args):  # type: ignore[no-untyped-def]
-        # a zero-length interval is integrated over a dummy unit interval and discarded
-        empty = t1 <= t0
+        # a zero-length interval is integrated over a dummy unit interval and discarded;
+        # t1 < t0 integrates backwards (steady state with a lag longer than II)
+        empty = t1 == t0
         t1_safe = jnp.where(empty, t0 + 1.0, t1)
         sol = diffrax.diffeqsolve(
             diffrax.ODETerm(vector_field), options.solver, t0, t1_safe, None, y0, args=args,

@@ -12,8 +12,14 @@ equations).
 Steady state (SS=1/2): for linear models the periodic state is solved exactly,
 X = (I - M)^-1 c for the period map X -> M X + c; for nonlinear models the
 period map is iterated until the state changes by less than ``ss_rtol``.
-With lag L the state at the record time is the periodic state at phase
-II - (L mod II) after an administration.
+With lag L the state at the record time is the periodic state at phase II - L
+after an administration; as in NONMEM 7.4, a lag longer than II continues that
+state backwards in time (phase < 0), with at most m + 1 history infusions
+(m = floor(duration / II)) still running. A constant infusion at steady state
+(AMT=0, RATE>0, II=0) sets the steady state and ends at its record.
+
+Resets (EVID 3/4 and SS=1 doses) zero the amounts, stop running infusions and
+cancel administrations still waiting on their lag time (NONMEM semantics).
 """
 
 from __future__ import annotations
@@ -138,11 +144,13 @@ def make_solver(
         eye = jnp.eye(n)
 
         def step(carry, event):  # type: ignore[no-untyped-def]
-            A, Rv, active, ss_left, t_prev, outs, amts = carry
+            A, Rv, active, pending, ss_left, t_prev, outs, amts = carry
             t, kind, r = event
             real = jnp.isfinite(t)
             t_now = jnp.where(real, t, t_prev)
-            A = jnp.where(t_now > t_prev, advance(A, Rv, t_prev, t_now, p), A)
+            # always advance, also over zero-length intervals: their JVP (A' = A + f dt) carries
+            # the sensitivity to an event time that ties with the next record's time
+            A = advance(A, Rv, t_prev, t_now, p)
             c = rec.cmt[r]
             e_c = eye[c]
             dose = q.is_dose[r]
@@ -153,14 +161,19 @@ def make_solver(
             A = jnp.where(reset, 0.0, A)
             Rv = jnp.where(reset, 0.0, Rv)
             active = jnp.where(reset, False, active)
+            # a reset (EVID 3/4, SS=1) also cancels administrations still waiting on a lag
+            pending = jnp.where(reset, False, pending)
+            pending = pending.at[r].set(pending[r] | (is_record & dose))
             ss_left = jnp.where(reset, 0, ss_left)
             set_ss = is_record & dose & (rec.ss[r] > 0)
             A = A + jnp.where(set_ss, ss.state[r], 0.0)
             Rv = Rv + jnp.where(set_ss, ss.n_running[r] * q.rate[r], 0.0) * e_c
             ss_left = ss_left.at[r].add(jnp.where(set_ss, ss.n_running[r], 0))
-            admin = real & (kind == _ADMIN) & dose
+            admin = real & (kind == _ADMIN) & pending[r]
+            pending = pending.at[r].set(pending[r] & ~admin)
             A = A + jnp.where(admin & ~q.infusion[r], q.amount[r], 0.0) * e_c
-            start = admin & q.infusion[r]
+            # a constant infusion at steady state (AMT=0, II=0) ends at its record (NONMEM)
+            start = admin & q.infusion[r] & ~q.constant[r]
             Rv = Rv + jnp.where(start, q.rate[r], 0.0) * e_c
             active = active.at[r].set(active[r] | start)
             end = real & (kind == _END) & active[r]
@@ -172,14 +185,14 @@ def make_solver(
             y = cm.outputs(A, p, t_now)
             outs = outs.at[r].set(jnp.where(is_record, y, outs[r]))
             amts = amts.at[r].set(jnp.where(is_record, A, amts[r]))
-            return (A, Rv, active, ss_left, t_now, outs, amts), None
+            return (A, Rv, active, pending, ss_left, t_now, outs, amts), None
 
         init = (
-            jnp.zeros(n), jnp.zeros(n), jnp.zeros(N, bool), jnp.zeros(N, int),
+            jnp.zeros(n), jnp.zeros(n), jnp.zeros(N, bool), jnp.zeros(N, bool), jnp.zeros(N, int),
             jnp.asarray(rec.time[0], float), jnp.zeros((N, n_out)), jnp.zeros((N, n)),
         )
         carry, _ = jax.lax.scan(step, init, (times, kinds, owners))
-        return Solution(outputs=carry[5], amounts=carry[6], ss_cycles=ss.cycles)
+        return Solution(outputs=carry[6], amounts=carry[7], ss_cycles=ss.cycles)
 
     return solve
 
@@ -229,7 +242,8 @@ def _steady_states(advance: Advance, linear: bool, options: OdeOptions, p: Array
     wanted = q.is_dose & (rec.ss > 0)
     # indices of the (at most ss_slots) steady-state records of this subject
     idx = jnp.nonzero(wanted, size=layout.ss_slots, fill_value=0)[0]
-    used = wanted[idx]
+    # padding slots repeat index 0, which may itself be a steady-state record
+    used = jnp.arange(layout.ss_slots) < jnp.sum(wanted)
 
     def one(r: Array) -> tuple[Array, Array, Array, Array]:
         c = rec.cmt[r]
@@ -244,7 +258,8 @@ def _steady_states(advance: Advance, linear: bool, options: OdeOptions, p: Array
         t0 = rec.time[r] + q.lag[r]
 
         def partial(X: Array, phi: Array) -> Array:
-            split = jnp.minimum(rem, phi)
+            # at a tie the (m+1)-th infusion runs to phi, as the running count assumes
+            split = jnp.where(rem < phi, rem, phi)
             X = advance(X + bolus, (m + 1) * rate * e_c, t0, t0 + split, p)
             return advance(X, m * rate * e_c, t0 + split, t0 + phi, p)
 
@@ -267,11 +282,15 @@ def _steady_states(advance: Advance, linear: bool, options: OdeOptions, p: Array
                 return period(X), X, k + 1
 
             X, _, cycles = jax.lax.while_loop(cond, body, (jnp.zeros(n), jnp.full(n, jnp.inf), 0))
-        lag_phase = jnp.mod(q.lag[r], ii)
-        phi = ii - lag_phase
+        # NONMEM 7.4: the state at the record is the periodic state at II - lag after an
+        # administration, continued backwards in time when the lag exceeds II
+        phi = ii - q.lag[r]
         state = jnp.where(q.constant[r], X, partial(X, phi))
         ks = jnp.arange(MAX_SS_OVERLAP)
-        running = jnp.sum((dur - phi - ks * ii > 0) & q.infusion[r] & ~q.constant[r])
+        # at most m + 1 history infusions run, also when a lag > II makes phi negative; one
+        # ending exactly at the record counts (ending there), so that its end time keeps its
+        # sensitivity when the duration is a multiple of II
+        running = jnp.sum((dur - phi - ks * ii >= 0) & (ks <= m) & q.infusion[r] & ~q.constant[r])
         return state, running, phi, cycles
 
     states, running, phases, cycles = jax.vmap(one)(idx)
@@ -300,7 +319,7 @@ def _timeline(rec: RecordArrays, q: _Quantities, ss: _SteadyStates, layout: Layo
         for k in range(MAX_SS_OVERLAP):
             remaining = q.duration - ss.phase - k * ii
             has = q.infusion & (rec.ss > 0) & ~q.constant & (k < ss.n_running)
-            columns.append(jnp.where(has & (remaining > 0), rec.time + remaining, inf))
+            columns.append(jnp.where(has & (remaining >= 0), rec.time + remaining, inf))
             kinds.append(_SS_END)
     times = jnp.stack(columns, axis=1).reshape(-1)
     kind = jnp.tile(jnp.asarray(kinds), N)
