@@ -132,7 +132,7 @@ def make_solver(
     options = options or OdeOptions()
     advance = make_advance(cm, options, force_ode=force_ode)
     linear = cm.kind != "ode" and not force_ode
-    n, n_out, N = cm.n_states, len(cm.output_names), layout.n_records
+    n, N = cm.n_states, layout.n_records
     S = layout.slots
 
     def solve(p: Array, rec: RecordArrays) -> Solution:
@@ -140,61 +140,77 @@ def make_solver(
         ss = _steady_states(advance, linear, options, p, rec, q, layout, n)
         times, kinds, owners = _timeline(rec, q, ss, layout)
         order = jnp.lexsort((jnp.tile(jnp.arange(S), N), owners, times))
-        times, kinds, owners = times[order], kinds[order], owners[order]
-        eye = jnp.eye(n)
+        ev = _event_effects(times[order], kinds[order], owners[order], order, rec, q, ss, S, n)
 
-        def step(carry, event):  # type: ignore[no-untyped-def]
-            A, Rv, active, pending, ss_left, t_prev, outs, amts = carry
-            t, kind, r = event
-            real = jnp.isfinite(t)
-            t_now = jnp.where(real, t, t_prev)
+        def step(carry, x):  # type: ignore[no-untyped-def]
+            A, t_prev = carry
+            t_now, rate, reset, jump = x
             # always advance, also over zero-length intervals: their JVP (A' = A + f dt) carries
             # the sensitivity to an event time that ties with the next record's time
-            A = advance(A, Rv, t_prev, t_now, p)
-            c = rec.cmt[r]
-            e_c = eye[c]
-            dose = q.is_dose[r]
-            is_record = real & (kind == _RECORD)
-            reset = is_record & (
-                (rec.evid[r] == RESET) | (rec.evid[r] == RESET_DOSE) | (dose & (rec.ss[r] == 1))
-            )
-            A = jnp.where(reset, 0.0, A)
-            Rv = jnp.where(reset, 0.0, Rv)
-            active = jnp.where(reset, False, active)
-            # a reset (EVID 3/4, SS=1) also cancels administrations still waiting on a lag
-            pending = jnp.where(reset, False, pending)
-            pending = pending.at[r].set(pending[r] | (is_record & dose))
-            ss_left = jnp.where(reset, 0, ss_left)
-            set_ss = is_record & dose & (rec.ss[r] > 0)
-            A = A + jnp.where(set_ss, ss.state[r], 0.0)
-            Rv = Rv + jnp.where(set_ss, ss.n_running[r] * q.rate[r], 0.0) * e_c
-            ss_left = ss_left.at[r].add(jnp.where(set_ss, ss.n_running[r], 0))
-            admin = real & (kind == _ADMIN) & pending[r]
-            pending = pending.at[r].set(pending[r] & ~admin)
-            A = A + jnp.where(admin & ~q.infusion[r], q.amount[r], 0.0) * e_c
-            # a constant infusion at steady state (AMT=0, II=0) ends at its record (NONMEM)
-            start = admin & q.infusion[r] & ~q.constant[r]
-            Rv = Rv + jnp.where(start, q.rate[r], 0.0) * e_c
-            active = active.at[r].set(active[r] | start)
-            end = real & (kind == _END) & active[r]
-            Rv = Rv - jnp.where(end, q.rate[r], 0.0) * e_c
-            active = active.at[r].set(active[r] & ~end)
-            ss_end = real & (kind == _SS_END) & (ss_left[r] > 0)
-            Rv = Rv - jnp.where(ss_end, q.rate[r], 0.0) * e_c
-            ss_left = ss_left.at[r].add(jnp.where(ss_end, -1, 0))
-            y = cm.outputs(A, p, t_now)
-            outs = outs.at[r].set(jnp.where(is_record, y, outs[r]))
-            amts = amts.at[r].set(jnp.where(is_record, A, amts[r]))
-            return (A, Rv, active, pending, ss_left, t_now, outs, amts), None
+            A = advance(A, rate, t_prev, t_now, p)
+            A = jnp.where(reset, 0.0, A) + jump
+            return (A, t_now), A
 
-        init = (
-            jnp.zeros(n), jnp.zeros(n), jnp.zeros(N, bool), jnp.zeros(N, bool), jnp.zeros(N, int),
-            jnp.asarray(rec.time[0], float), jnp.zeros((N, n_out)), jnp.zeros((N, n)),
-        )
-        carry, _ = jax.lax.scan(step, init, (times, kinds, owners))
-        return Solution(outputs=carry[6], amounts=carry[7], ss_cycles=ss.cycles)
+        init = (jnp.zeros(n), jnp.asarray(rec.time[0], float))
+        _, states = jax.lax.scan(step, init, (ev.time, ev.rate_before, ev.reset, ev.jump))
+        amounts = states[ev.record_position]
+        outputs = jax.vmap(cm.outputs, in_axes=(0, None, 0))(amounts, p, rec.time)
+        return Solution(outputs=outputs, amounts=amounts, ss_cycles=ss.cycles)
 
     return solve
+
+
+class _Events(NamedTuple):
+    time: Array             # (E,) event time (the last finite time for padding)
+    rate_before: Array      # (E, n) infusion rates on the interval ending at the event
+    reset: Array            # (E,) the event zeroes the state (EVID 3/4, SS=1)
+    jump: Array             # (E, n) amounts added at the event (bolus, steady state)
+    record_position: Array  # (N,) position of each record's own event
+
+
+def _event_effects(times: Array, kinds: Array, owners: Array, order: Array, rec: RecordArrays,
+                   q: _Quantities, ss: _SteadyStates, S: int, n: int) -> _Events:
+    """Vectorised NONMEM event semantics on the sorted timeline.
+
+    A reset (EVID 3/4 or an SS=1 dose) starts a new segment: it zeroes the state,
+    stops running infusions and cancels administrations still waiting on a lag.
+    So an administration counts only in the segment of its record, an infusion
+    end only in the segment of its start, a steady-state infusion end only in the
+    segment of its steady-state record. Rates are segment-wise cumulative sums.
+    """
+    E = times.shape[0]
+    idx = jnp.arange(E)
+    position = jnp.zeros(E, int).at[order].set(idx)   # slot -> sorted position
+    real = jnp.isfinite(times)
+    r = owners
+    evid = rec.evid[r]
+    dose = q.is_dose[r]
+    is_record = real & (kinds == _RECORD)
+    reset = is_record & ((evid == RESET) | (evid == RESET_DOSE) | (dose & (rec.ss[r] == 1)))
+    segment = jnp.cumsum(reset)
+    record_pos = position[jnp.arange(rec.time.shape[0]) * S]
+    admin_pos = position[jnp.arange(rec.time.shape[0]) * S + 1]
+    same_as_record = segment == segment[record_pos[r]]
+    admin = real & (kinds == _ADMIN) & dose & same_as_record
+    start = admin & q.infusion[r] & ~q.constant[r]
+    started = start[admin_pos]                                # per record
+    end = real & (kinds == _END) & started[r] & (segment == segment[admin_pos[r]])
+    set_ss = is_record & dose & (rec.ss[r] > 0)
+    ss_end = real & (kinds == _SS_END) & same_as_record
+    e_c = jnp.eye(n)[rec.cmt[r]]
+    rate = q.rate[r]
+    delta = (jnp.where(start, rate, 0.0) - jnp.where(end | ss_end, rate, 0.0)
+             + jnp.where(set_ss, ss.n_running[r] * rate, 0.0))[:, None] * e_c
+    cumulative = jnp.cumsum(delta, axis=0)
+    last_reset = jax.lax.cummax(jnp.where(reset, idx, -1))
+    before_segment = jnp.where((last_reset >= 1)[:, None], cumulative[jnp.maximum(last_reset - 1, 0)], 0.0)
+    rate_after = cumulative - jnp.where((last_reset >= 0)[:, None], before_segment, 0.0)
+    rate_before = jnp.concatenate([jnp.zeros((1, n)), rate_after[:-1]], axis=0)
+    jump = (jnp.where(admin & ~q.infusion[r], q.amount[r], 0.0)[:, None] * e_c
+            + jnp.where(set_ss[:, None], ss.state[r], 0.0))
+    t_finite = jax.lax.cummax(jnp.where(real, times, -jnp.inf))
+    t_now = jnp.where(real, times, jnp.where(jnp.isfinite(t_finite), t_finite, rec.time[0]))
+    return _Events(t_now, rate_before, reset, jump, record_pos)
 
 
 class _Quantities(NamedTuple):
