@@ -1,4 +1,4 @@
-# Quick start: `make demo` (fit/simulate the bundled example) and `make test`.
+# Quick start: `make demo` (fit the bundled theophylline example) and `make test`.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/popkin demo --out out
+	$(BIN)/popkin fit popkin/data/theo_sd.csv --model oral_1cmt --error add --out out
 
 test: $(STAMP)
 	$(BIN)/ruff check .
