@@ -279,7 +279,15 @@ def _structure_of(model: PopulationModel) -> tuple[set[str], dict[str, str], set
                     if s.name in space.eta_names:
                         lognormal.add(s.name)
         if len(etas) == 1:
+            # the typical value: not a covariate effect (e_...), and for linear forms
+            # (th_cl + th_wt*WT) the theta whose effect does not depend on a covariate
             structural = [t for t in thetas if not t.startswith("e_")]
+            if len(structural) > 1:
+                covariates = set(model.covariate_names)
+                structural = [
+                    t for t in structural
+                    if not {s.name for s in sp.diff(expr, sp.Symbol(t, real=True)).free_symbols} & covariates
+                ]
             if len(structural) == 1:
                 theta_eta[structural[0]] = etas[0]
     return log_thetas, theta_eta, lognormal
