@@ -81,19 +81,27 @@ def fit(
     evaluator = Evaluator(problem, method, ode_options or OdeOptions())
     space = model.space
     u0 = space.to_unconstrained(space.natural_init())
-    state = {"etas": evaluator.initial_etas(), "best": (np.inf, u0, evaluator.initial_etas())}
+    state = {"etas": evaluator.initial_etas(), "best": (np.inf, u0, evaluator.initial_etas()),
+             "grad": np.zeros_like(u0)}
     history: list[tuple[int, float]] = []
     n_eval = {"count": 0}
+
+    # scale the objective so that the first quasi-Newton step (along -gradient) has a
+    # length of order one in the unconstrained parameters, whatever the size of the data
+    value0, grad0, etas0 = evaluator.value_and_grad(u0, state["etas"])
+    state["etas"] = etas0
+    scale = max(1.0, float(np.max(np.abs(grad0)))) if np.all(np.isfinite(grad0)) else 1.0
 
     def objective(u: np.ndarray) -> tuple[float, np.ndarray]:
         n_eval["count"] += 1
         value, grad, etas = evaluator.value_and_grad(u, state["etas"])
         if not np.isfinite(value) or not np.all(np.isfinite(grad)):
-            return 1e100, np.zeros_like(u)
+            return np.inf, np.full_like(u, np.nan)
         state["etas"] = etas
         if value < state["best"][0]:
             state["best"] = (value, u.copy(), etas)
-        return value, grad
+        state["grad"] = grad
+        return value / scale, grad / scale
 
     iteration = {"k": 0}
 
@@ -102,22 +110,27 @@ def fit(
         value = state["best"][0]
         history.append((iteration["k"], value))
         if progress is not None:
-            _, grad, _ = evaluator.value_and_grad(u, state["etas"])
-            progress(Iteration(iteration["k"], value, float(np.max(np.abs(grad))),
+            progress(Iteration(iteration["k"], value, float(np.max(np.abs(state["grad"]))),
                                time.perf_counter() - start))
 
     if len(u0):
         opt = scipy.optimize.minimize(
             objective, u0, jac=True, method="BFGS", callback=callback,
-            options={"maxiter": method.max_iter, "gtol": method.gtol},
+            options={"maxiter": method.max_iter, "gtol": method.gtol / scale},
         )
         best_value, u_best, etas = state["best"]
-        message = str(opt.message)
         final_value, final_grad, etas = evaluator.value_and_grad(u_best, etas)
         grad_max = float(np.max(np.abs(final_grad)))
-        converged = bool(grad_max <= max(method.gtol, 1e-3) and np.isfinite(final_value))
-        if not converged and opt.success:
-            message += f" (but largest gradient {grad_max:.3g})"
+        tolerance = max(method.gtol, 1e-3)
+        converged = bool(grad_max <= tolerance and np.isfinite(final_value))
+        if converged:
+            message = f"largest |dOFV/dparameter| {grad_max:.2g} <= {tolerance:g}"
+        elif opt.nit >= method.max_iter:
+            message = (f"maximum number of iterations ({method.max_iter}) reached; "
+                       f"largest gradient {grad_max:.3g}")
+        else:
+            message = (f"optimizer stopped ({opt.message}) with largest gradient "
+                       f"{grad_max:.3g} > {tolerance:g}")
         n_iter = int(opt.nit)
     else:
         u_best = u0
