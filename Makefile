@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/popkin fit popkin/data/theo_sd.csv --model oral_1cmt --error add --out out
+	$(BIN)/popkin fit estimation/examples/theo_sd.csv --model oral_1cmt --error add --out out
 
 test: $(STAMP)
 	$(BIN)/ruff check .

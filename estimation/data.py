@@ -390,7 +390,7 @@ def example_names() -> tuple[str, ...]:
 
 
 def example_path(name: str) -> Path:
-    """Path of a bundled example dataset (see ``popkin/data/PROVENANCE.md``).
+    """Path of a bundled example dataset (see ``estimation/examples/PROVENANCE.md``).
 
     Parameters
     ----------
@@ -404,12 +404,10 @@ def example_path(name: str) -> Path:
     >>> example_path("theo_sd").name
     'theo_sd.csv'
     """
-    from importlib.resources import files
-
     key = name[:-4] if name.endswith(".csv") else name
     if key not in _EXAMPLES:
         raise KeyError(f"no example dataset {name!r}; available: {', '.join(_EXAMPLES)}")
-    return Path(str(files("popkin").joinpath("data", _EXAMPLES[key])))
+    return Path(__file__).resolve().parent / "examples" / _EXAMPLES[key]
 
 
 # ===================================================================== subjects

@@ -4,7 +4,9 @@ EBEs with conditional variances, and shrinkage (NONMEM definitions).
 - PRED / IPRED: predictions at eta = 0 / at the conditional mode eta_hat.
 - RES = DV - PRED, IRES = DV - IPRED, IWRES = IRES / sd(IPRED).
 - WRES: first-order weighted residuals, C0^-1/2 (y - f(0)) with
-  C0 = G0 Omega G0' + diag(V(0)).
+  C0 = G0 Omega G0' + diag(V(0)); with interaction (FOCE-I, Laplace) the
+  variance of the residual-error magnitude is added, diag(dsd Omega dsd'),
+  dsd = d sd / d eta at 0, which is what NONMEM's WRES column reports then.
 - CWRES (Hooker et al. 2007): C^-1/2 (y - f(eta_hat) + G eta_hat) with
   C = G Omega G' + diag(V) at eta_hat (V at eta_hat with interaction).
 - C^-1/2 is the inverse of the symmetric square root of C, as NONMEM.
@@ -60,6 +62,10 @@ def subject_diagnostics(sm: SubjectModel, method: Method):  # type: ignore[no-un
         y = sm.moments(natural, subj.dv, subj).y
         loc0 = _local_fn(sm, FOCE_LIKE, natural, subj, None)(zero)
         C0 = loc0.G @ omega @ loc0.G.T + jnp.diag(loc0.var)
+        if method.interaction:
+            # the residual SD also varies with eta: Var(sd(eta) eps) = sd0^2 + dsd Omega dsd'
+            dsd = loc0.dvar / (2 * jnp.sqrt(loc0.var))[:, None]
+            C0 = C0 + jnp.diag(jnp.einsum("ik,kl,il->i", dsd, omega, dsd))
         wres = _inv_sqrt_times(C0, jnp.where(mask, y - loc0.f, 0.0))
         var0 = None if method.interaction else loc0.var
         cond_method = method if method.conditional else FOCE_LIKE

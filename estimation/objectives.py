@@ -132,6 +132,7 @@ class Local(NamedTuple):
     f: Array
     var: Array
     G: Array
+    dvar: Array
 
 
 def _local_fn(sm: SubjectModel, method: Method, natural: Array, subj: SubjectData,
@@ -166,7 +167,7 @@ def _local_fn(sm: SubjectModel, method: Method, natural: Array, subj: SubjectDat
         grad = -G.T @ (r / var) + 0.5 * dV.T @ (jnp.where(mask, 1 / var - r**2 / var**2, 0.0))
         grad = grad + omega_inv @ eta
         hess = G.T @ (G / var[:, None]) + 0.5 * dV.T @ (dV / var[:, None] ** 2) + omega_inv
-        return Local(value, grad, hess, f, var, G)
+        return Local(value, grad, hess, f, var, G, dV)
 
     return local
 

@@ -152,9 +152,16 @@ class FitResult:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".results-", suffix=".json")
-        with os.fdopen(fd, "w") as handle:
-            json.dump(self.to_json_dict(), handle, indent=1, allow_nan=True)
-        os.replace(tmp, path)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                json.dump(_json_safe(self.to_json_dict()), handle, indent=1, allow_nan=False)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
         return path
 
     @classmethod
@@ -167,15 +174,30 @@ class FitResult:
             message=d["message"], iterations=d["iterations"], evaluations=d["evaluations"],
             runtime_s=d["runtime_s"], n_obs=d["n_obs"], n_subjects=d["n_subjects"],
             n_estimated=d["n_estimated"], theta=d["theta"], omega=d["omega"], sigma=d["sigma"],
-            se=d["se"], parameters=pd.DataFrame(d["parameters"]), etas=pd.DataFrame(d["etas"]),
-            table=pd.DataFrame(d["table"]), eta_shrinkage=d["eta_shrinkage"],
-            eps_shrinkage=d["eps_shrinkage"], covariance_status=cov["status"],
+            se=_nan_if_none(d["se"]), parameters=pd.DataFrame(d["parameters"]), etas=pd.DataFrame(d["etas"]),
+            table=pd.DataFrame(d["table"]), eta_shrinkage=_nan_if_none(d["eta_shrinkage"]),
+            eps_shrinkage=_nan_if_none(d["eps_shrinkage"]), covariance_status=cov["status"],
             covariance_kind=cov["kind"],
             covariance_matrix=None if cov["matrix"] is None else np.asarray(cov["matrix"]),
             covariance_names=tuple(cov["names"]),
             condition_number=float("nan") if cov["condition_number"] is None else cov["condition_number"],
             gradient_max=d["gradient_max"], history=[tuple(h) for h in d["history"]],
         )
+
+
+def _json_safe(value: object) -> object:
+    """NaN and infinities become null (strict JSON); containers are converted recursively."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _nan_if_none(mapping: dict) -> dict:
+    return {k: float("nan") if v is None else v for k, v in mapping.items()}
 
 
 def _finite_or_none(value: float) -> float | None:

@@ -106,7 +106,7 @@ def oral_1cmt(error: ErrorModel | None = None) -> PopulationModel:
     Omega (variances) eta_ka 0.6, eta_cl 0.3, eta_v 0.1; error
     ``Combined(add=0.7 mg/L, prop=0.1)``. The starting values are those of
     nlmixr2's theophylline example (Boeckmann, Sheiner and Beal, NONMEM Users
-    Guide; ``popkin/data/theo_sd.csv``).
+    Guide; ``estimation/examples/theo_sd.csv``).
 
     Parameters
     ----------

@@ -36,7 +36,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 _EXAMPLES = """\
 examples:
-  popkin fit popkin/data/theo_sd.csv --model oral_1cmt --error add --out out
+  popkin fit estimation/examples/theo_sd.csv --model oral_1cmt --error add --out out
   popkin fit data.csv --model iv_2cmt --method foce --out run1
   popkin fit data.csv --model my_models.py:my_model --out run2
   popkin fit acop.csv --model iv_1cmt --drop SS,II --quiet

@@ -41,3 +41,36 @@ WANG_ERRORS: dict[str, ErrorModel] = {
 }
 
 
+
+
+def acop_model(name: str) -> PopulationModel:
+    """The ACOP reference model of dataset ``name``: exp(theta + eta) on every parameter,
+    proportional error, NONMEM's initial values (nlmixr2test control streams)."""
+    from estimation.error_models import Proportional
+
+    oral = name.startswith("Oral")
+    s = Model(name)
+    if oral:
+        s = s.compartment("depot")
+    s = s.compartment("central", volume="V")
+    if oral:
+        s = s.flow("depot", "central", k="KA")
+    if "MM" in name:
+        s = s.elimination("central", rate="VM * C / (KM + C)")
+        params = {"VM": "exp(tvm + eta_vm)", "KM": "exp(tkm + eta_km)", "V": "exp(tv + eta_v)"}
+        thetas = {"tvm": 7.0, "tkm": 5.7, "tv": 4.5}
+    else:
+        s = s.elimination("central", cl="CL")
+        params = {"CL": "exp(tcl + eta_cl)", "V": "exp(tv + eta_v)"}
+        thetas = {"tcl": 1.6, "tv": 4.5}
+    if "2CPT" in name:
+        s = (s.compartment("peripheral1", volume="V2")
+             .flow("central", "peripheral1", cl="Q").flow("peripheral1", "central", cl="Q"))
+        params.update(Q="exp(tq + eta_q)", V2="exp(tv2 + eta_v2)")
+        thetas.update(tq=1.6, tv2=4.0)
+    if oral:
+        params["KA"] = "exp(tka + eta_ka)"
+        thetas["tka"] = 0.2
+    s = s.dose("depot" if oral else "central").output("Cc", "central / V")
+    omega = {"eta_" + k[1:]: 0.1 for k in thetas}
+    return PopulationModel(s, parameters=params, thetas=thetas, omega=omega, error=Proportional(0.3))

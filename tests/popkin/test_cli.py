@@ -1,7 +1,7 @@
 """The ``popkin`` command line, end to end on theo_sd (one fit shared by the module).
 
 Reference: nlmixr2 FOCEi on theo_sd, 1-compartment oral, log-normal IIV on ka, cl
-and v, additive error (``../shared/data/README.md``, ``popkin/data/PROVENANCE.md``):
+and v, additive error (``../shared/data/README.md``, ``estimation/examples/PROVENANCE.md``):
 OFV 116.8038; tka 0.4645, tcl 1.0120, tv 3.4600, add.sd 0.6938; omega^2 ka
 0.4046, cl 0.0688, v 0.0192.
 """
@@ -164,7 +164,7 @@ def test_models_command_lists_the_library() -> None:
 def test_help_shows_examples() -> None:
     result = run("fit", "--help")
     assert result.code == 0
-    assert "popkin fit popkin/data/theo_sd.csv --model oral_1cmt" in result.stdout
+    assert "popkin fit estimation/examples/theo_sd.csv --model oral_1cmt" in result.stdout
 
 
 def test_error_option_keeps_the_models_starting_values() -> None:

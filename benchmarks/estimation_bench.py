@@ -1,0 +1,172 @@
+"""Estimation benchmarks: theo_sd FOCE-I (in process and whole process) next to R nlme and
+pynlme, and ACOP Oral_1CPT full FOCE-I.
+
+Usage::
+
+    python benchmarks/estimation_bench.py [--quick]
+
+R nlme runs through ``Rscript`` when it is installed (``apt-get install r-base-core
+r-cran-nlme``), pynlme when it is importable (``pip install pynlme``); each is skipped
+with a message otherwise. Times are wall-clock seconds on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+THEO = ROOT / "estimation" / "examples" / "theo_sd.csv"
+ACOP = ROOT / "tests" / "data" / "Oral_1CPT.csv"
+LOG2PI = math.log(2 * math.pi)
+
+R_SCRIPT = r"""
+suppressMessages(library(nlme))
+d <- read.csv("{path}")
+dose <- d[d$EVID == 1, c("ID", "AMT")]
+obs <- d[d$EVID == 0, c("ID", "TIME", "DV")]
+obs$Dose <- dose$AMT[match(obs$ID, dose$ID)]
+m <- function(Dose, TIME, lKa, lCl, lV) {{
+  ka <- exp(lKa); cl <- exp(lCl); v <- exp(lV); k <- cl / v
+  Dose * ka / (v * (ka - k)) * (exp(-k * TIME) - exp(-ka * TIME))
+}}
+fitit <- function() nlme(DV ~ m(Dose, TIME, lKa, lCl, lV), data = obs,
+  fixed = lKa + lCl + lV ~ 1, random = pdDiag(lKa + lCl + lV ~ 1), groups = ~ID,
+  start = c(lKa = 0.45, lCl = 1.0, lV = 3.45), method = "ML")
+f <- fitit()
+times <- replicate(20, system.time(fitit())[["elapsed"]])
+cat(sprintf("%.6f %.6f\n", -2 * logLik(f) - nrow(obs) * log(2 * pi), median(times)))
+"""
+
+
+def popkin_in_process() -> list[tuple[str, float, str]]:
+    from estimation.data import read_nonmem
+    from estimation.error_models import Additive
+    from estimation.fit import fit
+    from estimation.methods import FOCEI
+    from model_library import get
+
+    model = get("oral_1cmt", error=Additive(0.7))
+    data = read_nonmem(THEO)
+    t = time.perf_counter()
+    first = fit(model, data, FOCEI())
+    cold = time.perf_counter() - t
+    warm, warm_nocov = [], []
+    for _ in range(5):
+        t = time.perf_counter()
+        fit(model, data, FOCEI())
+        warm.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        fit(model, data, FOCEI(covariance=None))
+        warm_nocov.append(time.perf_counter() - t)
+    ofv = f"OFV {first.ofv:.4f}"
+    return [
+        ("popkin FOCE-I, first fit in process (compile, cache as found)", cold, ofv),
+        ("popkin FOCE-I, warm, with covariance step (best of 5)", min(warm), ofv),
+        ("popkin FOCE-I, warm, no covariance step (best of 5)", min(warm_nocov), ofv),
+    ]
+
+
+def popkin_whole_process() -> list[tuple[str, float, str]]:
+    exe = Path(sys.executable).with_name("popkin")
+    rows = []
+    with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as out:
+        env = {**os.environ, "POPKIN_CACHE_DIR": cache}
+        for label in ("compile cache cold", "compile cache warm"):
+            target = Path(out) / label.replace(" ", "_")
+            t = time.perf_counter()
+            proc = subprocess.run(
+                [str(exe), "fit", str(THEO), "--model", "oral_1cmt", "--error", "add", "--out", str(target),
+                 "--quiet"], env=env, capture_output=True, text=True)
+            rows.append((f"popkin fit (whole process, {label})", time.perf_counter() - t,
+                         "ok" if proc.returncode == 0 else f"exit {proc.returncode}"))
+    return rows
+
+
+def r_nlme() -> list[tuple[str, float, str]]:
+    if shutil.which("Rscript") is None:
+        print("R nlme: skipped (Rscript not found; apt-get install r-base-core r-cran-nlme)")
+        return []
+    with tempfile.NamedTemporaryFile("w", suffix=".R", delete=False) as handle:
+        handle.write(R_SCRIPT.format(path=THEO))
+    proc = subprocess.run(["Rscript", handle.name], capture_output=True, text=True)
+    if proc.returncode != 0:
+        print("R nlme failed:", proc.stderr[-500:])
+        return []
+    ofv, seconds = (float(v) for v in proc.stdout.split())
+    return [("R nlme ML (Lindstrom-Bates), median of 20 in R", seconds, f"OFV {ofv:.4f}")]
+
+
+def pynlme_foce() -> list[tuple[str, float, str]]:
+    try:
+        import pynlme
+    except ImportError:
+        print("pynlme: skipped (pip install pynlme)")
+        return []
+    d = pd.read_csv(THEO)
+    obs = d[d.EVID == 0]
+    dose = d[d.EVID == 1].set_index("ID")["AMT"]
+    X = np.column_stack([obs.TIME.to_numpy(), dose.loc[obs.ID].to_numpy()])
+
+    def model(phi, x):  # type: ignore[no-untyped-def]
+        ka, cl, v = np.exp(phi)
+        k = cl / v
+        t, amt = x[:, 0], x[:, 1]
+        return amt * ka / (v * (ka - k)) * (np.exp(-k * t) - np.exp(-ka * t))
+
+    args = (X, obs.DV.to_numpy(), obs.ID.to_numpy(), None, model, np.array([0.45, 1.0, 3.45]))
+    _, _, stats, _ = pynlme.nlmefit(*args, ApproximationType="FOCE")
+    times = []
+    for _ in range(5):
+        t = time.perf_counter()
+        pynlme.nlmefit(*args, ApproximationType="FOCE")
+        times.append(time.perf_counter() - t)
+    ofv = -2 * float(stats.logl) - len(obs) * LOG2PI
+    return [("pynlme nlmefit FOCE (best of 5)", min(times), f"OFV {ofv:.4f}")]
+
+
+def acop() -> list[tuple[str, float, str]]:
+    from estimation.data import read_nonmem
+    from estimation.fit import fit
+    from estimation.methods import FOCEI
+    from model_library import get
+
+    model = get("oral_1cmt")
+    from estimation.error_models import Proportional
+
+    model = model.with_error(Proportional(0.3)).with_initial(
+        {"tcl": 1.6, "tv": 4.5, "tka": 0.2, "eta_cl": 0.1, "eta_v": 0.1, "eta_ka": 0.1})
+    data = read_nonmem(ACOP, drop=["SS", "II"])
+    fit(model, data, FOCEI(covariance=None))
+    t = time.perf_counter()
+    result = fit(model, data, FOCEI())
+    return [("popkin FOCE-I ACOP Oral_1CPT full (120 subjects, 6947 obs), warm",
+             time.perf_counter() - t, f"OFV {result.ofv:.4f} (NONMEM 62205.8780)")]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="skip the ACOP fit")
+    args = parser.parse_args(argv)
+    rows = popkin_in_process() + popkin_whole_process() + r_nlme() + pynlme_foce()
+    if not args.quick:
+        rows += acop()
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{'benchmark':<{width}}  {'seconds':>9}  result")
+    for name, seconds, note in rows:
+        print(f"{name:<{width}}  {seconds:9.3f}  {note}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
