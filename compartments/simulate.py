@@ -19,7 +19,7 @@ from compartments.compiled import CompiledModel, compile_model
 from compartments.events import EventTable, Regimen, events_from_nonmem
 from compartments.graph import Model
 from compartments.propagators import OdeOptions
-from compartments.solve import Layout, make_solver, records_from_tables
+from compartments.solve import Layout, RecordArrays, make_solver, records_from_tables
 
 Events = Regimen | EventTable | Sequence[EventTable] | pd.DataFrame
 
@@ -38,8 +38,12 @@ def batch_solver(cm: CompiledModel, layout: Layout, options: OdeOptions, force_o
         return jax.jit(jax.vmap(solve))
 
     def with_sens(p, rec):  # type: ignore[no-untyped-def]
-        sol = solve(p, rec)
-        jac = jax.jacfwd(lambda q: solve(q, rec).outputs)(p)
+        # the solution comes out of the same forward pass as the derivatives
+        def outputs(q):  # type: ignore[no-untyped-def]
+            sol = solve(q, rec)
+            return sol.outputs, sol
+
+        jac, sol = jax.jacfwd(outputs, has_aux=True)(p)
         return sol, jac
 
     return jax.jit(jax.vmap(with_sens))
@@ -100,13 +104,12 @@ def simulate(
     options = options or OdeOptions()
     values = {k: np.atleast_1d(np.asarray(v, dtype=float)) for k, v in params.items()}
     n_param_subjects = max((len(v) for v in values.values()), default=1)
+    shared: EventTable | None = None  # one design shared by every subject (a regimen)
     if isinstance(events, Regimen):
         if times is None:
             raise ValueError("simulate: a regimen needs observation times (times=...)")
-        tables = [
-            events.event_table(model, times, output=output, subject=i + 1)
-            for i in range(n_param_subjects)
-        ]
+        shared = events.event_table(model, times, output=output, subject=1)
+        n_subjects = n_param_subjects
         observations_only = True
     else:
         if isinstance(events, pd.DataFrame):
@@ -118,7 +121,7 @@ def simulate(
         observations_only = False
         if n_param_subjects == 1 and len(tables) > 1:
             n_param_subjects = len(tables)
-    n_subjects = len(tables)
+        n_subjects = len(tables)
     if n_param_subjects not in (1, n_subjects):
         raise ValueError(
             f"simulate: parameters give {n_param_subjects} subjects but events give {n_subjects}"
@@ -126,28 +129,40 @@ def simulate(
     P = np.column_stack([
         np.broadcast_to(_param(values, name, model), (n_subjects,)) for name in cm.param_names
     ]) if cm.param_names else np.zeros((n_subjects, 0))
-    records, layout, positions = records_from_tables(tables)
+    if shared is not None:
+        # validate and expand the design once, then repeat it for every subject
+        one, layout, (position,) = records_from_tables([shared])
+        records = RecordArrays(*(np.repeat(f, n_subjects, axis=0) for f in one))
+        positions = [position] * n_subjects
+        ids = np.repeat(np.arange(1, n_subjects + 1), len(shared))
+        time_col = np.tile(shared.time, n_subjects)
+        evid_col = np.tile(shared.evid, n_subjects)
+    else:
+        records, layout, positions = records_from_tables(tables)
+        ids = np.concatenate([np.full(len(t), t.subject) for t in tables])
+        time_col = np.concatenate([t.time for t in tables])
+        evid_col = np.concatenate([t.evid for t in tables])
     solver = batch_solver(cm, layout, options, use_ode, sensitivities)
     result = solver(jnp.asarray(P), records)
     sol, jac = (result if sensitivities else (result, None))
-    outputs = np.asarray(sol.outputs)
-    amts = np.asarray(sol.amounts)
-    frames = []
-    for i, table in enumerate(tables):
-        pos = positions[i]
-        frame = {"ID": np.full(len(table), table.subject), "TIME": table.time, "EVID": table.evid}
+    # row of every original record among the (subject, expanded record) pairs
+    n_records = layout.n_records
+    rows = np.concatenate([i * n_records + pos for i, pos in enumerate(positions)])
+    frame: dict[str, np.ndarray] = {"ID": ids, "TIME": time_col, "EVID": evid_col}
+    n_out, n_states, n_params = len(cm.output_names), cm.n_states, cm.n_params
+    outputs = np.asarray(sol.outputs).reshape(n_subjects * n_records, n_out)[rows]
+    for k, name in enumerate(cm.output_names):
+        frame[name] = outputs[:, k]
+    if amounts:
+        amts = np.asarray(sol.amounts).reshape(n_subjects * n_records, n_states)[rows]
+        for k, name in enumerate(cm.state_names):
+            frame[f"A_{name}"] = amts[:, k]
+    if sensitivities:
+        jac_rows = np.asarray(jac).reshape(n_subjects * n_records, n_out, n_params)[rows]
         for k, name in enumerate(cm.output_names):
-            frame[name] = outputs[i, pos, k]
-        if amounts:
-            for k, name in enumerate(cm.state_names):
-                frame[f"A_{name}"] = amts[i, pos, k]
-        if sensitivities:
-            jac_i = np.asarray(jac[i])
-            for k, name in enumerate(cm.output_names):
-                for j, pname in enumerate(cm.param_names):
-                    frame[f"d{name}/d{pname}"] = jac_i[pos, k, j]
-        frames.append(pd.DataFrame(frame))
-    df = pd.concat(frames, ignore_index=True)
+            for j, pname in enumerate(cm.param_names):
+                frame[f"d{name}/d{pname}"] = jac_rows[:, k, j]
+    df = pd.DataFrame(frame)
     if observations_only:
         df = df[df["EVID"] == 0].reset_index(drop=True)
     return df
