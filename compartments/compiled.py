@@ -60,6 +60,7 @@ class CompiledModel:
     linear_matrix: Callable[[Array], Array] | None
     closed_form: Callable[[Array, Array, Array, Array], Array] | None
     closed_form_derivative: Callable[[Array, Array, Array, Array], Array] | None
+    linear_eigenvalues: Callable[[Array], Array] | None = None
 
     @property
     def n_states(self) -> int:
@@ -102,6 +103,23 @@ class CompiledModel:
         return jnp.asarray([float(values[n]) for n in self.param_names], dtype=jnp.float64)
 
 
+def symbolic_eigenvalues(K: sp.Matrix, max_ops: int = 400) -> sp.Matrix | None:
+    """Real eigenvalues of a small linear system matrix in closed form, or None.
+
+    Used by the spectral (Sylvester) propagator of linear multi-compartment models;
+    None when sympy finds no compact real closed form (e.g. a general cubic).
+    """
+    if K.shape[0] > 3:
+        return None
+    try:
+        values = K.eigenvals(multiple=True)
+    except (NotImplementedError, sp.PolynomialError):
+        return None
+    if len(values) != K.shape[0] or any(v.has(sp.I) or sp.count_ops(v) > max_ops for v in values):
+        return None
+    return sp.Matrix(values)
+
+
 @lru_cache(maxsize=128)
 def compile_model(model: Model) -> CompiledModel:
     """Build and compile ``model`` (cached per model).
@@ -127,6 +145,7 @@ def compile_model(model: Model) -> CompiledModel:
         kind = "linear"
     else:
         kind = "ode"
+    eigenvalues = symbolic_eigenvalues(K) if kind == "linear" else None
     closed_fn = closed_der = None
     if closed is not None:
         cargs = [list(closed.a0), list(closed.r), closed.dt, p]
@@ -142,6 +161,7 @@ def compile_model(model: Model) -> CompiledModel:
         outputs=_lambdify([A, p, TIME], system.outputs, (len(model.outputs),)),
         dose_parameters=_lambdify([p], dose, (n, 4)),
         linear_matrix=None if K is None else _lambdify([p], K, (n, n)),
+        linear_eigenvalues=None if eigenvalues is None else _lambdify([p], eigenvalues, (n,)),
         closed_form=closed_fn,
         closed_form_derivative=closed_der,
     )

@@ -67,12 +67,45 @@ class OdeOptions:
 
 
 def make_advance(cm: CompiledModel, options: OdeOptions, *, force_ode: bool = False) -> Advance:
-    """The propagator of ``cm`` (closed form, matrix exponential or ODE)."""
+    """The propagator of ``cm``: closed form, spectral (Sylvester), matrix exponential or ODE."""
     if force_ode or cm.kind == "ode":
         return _ode_advance(cm, options)
     if cm.kind == "closed_form":
         return _closed_form_advance(cm)
+    if cm.linear_eigenvalues is not None:
+        return _spectral_advance(cm)
     return _matrix_exponential_advance(cm)
+
+
+def _spectral_advance(cm: CompiledModel) -> Advance:
+    """Exact solution of linear models by Sylvester's formula with closed-form eigenvalues.
+
+    exp(K dt) = sum_i exp(l_i dt) P_i and int_0^dt exp(K s) ds = sum_i (exp(l_i dt) - 1)/l_i P_i
+    with the spectral projectors P_i = prod_{j != i} (K - l_j I) / (l_i - l_j)
+    (distinct eigenvalues, as for compartment models with distinct rate constants).
+    Differentiated by JAX through the closed-form eigenvalues.
+    """
+    n = cm.n_states
+    linear_matrix, eigenvalues = cm.linear_matrix, cm.linear_eigenvalues
+    eye = jnp.eye(n)
+
+    def advance(A0: Array, R: Array, t0: Array, t1: Array, p: Array) -> Array:
+        K = linear_matrix(p)
+        lam = eigenvalues(p)
+        dt = t1 - t0
+        out = jnp.zeros(n)
+        for i in range(n):
+            P = eye
+            for j in range(n):
+                if j != i:
+                    P = P @ (K - lam[j] * eye) / (lam[i] - lam[j])
+            growth = jnp.exp(lam[i] * dt)
+            safe = jnp.where(lam[i] == 0, 1.0, lam[i])
+            integral = jnp.where(lam[i] == 0, dt, jnp.expm1(lam[i] * dt) / safe)
+            out = out + growth * (P @ A0) + integral * (P @ R)
+        return out
+
+    return advance
 
 
 def _closed_form_advance(cm: CompiledModel) -> Advance:
