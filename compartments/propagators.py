@@ -47,6 +47,9 @@ class OdeOptions:
         relative change of the state over one cycle is below ``ss_rtol``, for at
         most ``ss_max_cycles`` cycles (the number used is reported).
 
+    A solve that fails (e.g. more than ``max_steps`` steps) returns NaN rather than
+    raising, so that compiled programs can be kept in the persistent cache.
+
     Examples
     --------
     >>> import diffrax
@@ -154,8 +157,12 @@ def _ode_advance(cm: CompiledModel, options: OdeOptions) -> Advance:
             diffrax.ODETerm(vector_field), options.solver, t0, t1_safe, None, y0, args=args,
             stepsize_controller=controller, max_steps=options.max_steps,
             adjoint=diffrax.ForwardMode(), saveat=diffrax.SaveAt(t1=True),
+            # no host-side error callback, so that compiled programs can be stored in the
+            # persistent compilation cache; a failed solve (e.g. max_steps) gives NaN instead
+            throw=False,
         )
-        y1 = jax.tree_util.tree_map(lambda v: v[-1], sol.ys)
+        ok = sol.result == diffrax.RESULTS.successful
+        y1 = jax.tree_util.tree_map(lambda v: jnp.where(ok, v[-1], jnp.nan), sol.ys)
         return jax.tree_util.tree_map(lambda a, b: jnp.where(empty, a, b), y0, y1)
 
     def field_states(t, A, args):  # type: ignore[no-untyped-def]

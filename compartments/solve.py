@@ -134,12 +134,20 @@ def make_solver(
     linear = cm.kind != "ode" and not force_ode
     n, N = cm.n_states, layout.n_records
     S = layout.slots
+    static_order = (not layout.infusions and not layout.ss_infusions
+                    and all(lag == 0 for lag in cm.system.lag))
 
     def solve(p: Array, rec: RecordArrays) -> Solution:
         q = _record_quantities(cm, p, rec)
         ss = _steady_states(advance, linear, options, p, rec, q, layout, n)
         times, kinds, owners = _timeline(rec, q, ss, layout)
-        order = jnp.lexsort((jnp.tile(jnp.arange(S), N), owners, times))
+        if static_order:
+            # no lag and no infusion: every event sits at its record's time, in record order
+            order = jnp.arange(N * S)
+        else:
+            # records after a reset (EVID 3/4) may restart time: sort within reset segments
+            segment = jnp.cumsum((rec.evid == RESET) | (rec.evid == RESET_DOSE))[owners]
+            order = jnp.lexsort((jnp.tile(jnp.arange(S), N), owners, times, segment))
         ev = _event_effects(times[order], kinds[order], owners[order], order, rec, q, ss, S, n)
 
         def step(carry, x):  # type: ignore[no-untyped-def]
