@@ -7,6 +7,7 @@ model and data layout) and returns a tidy DataFrame.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
@@ -88,7 +89,10 @@ def simulate(
 
     Returns
     -------
-    DataFrame with ID, TIME, EVID, one column per output (and amounts).
+    DataFrame with ID, TIME, EVID, one column per output (and amounts). For
+    nonlinear models with steady-state records, ``df.attrs["ss_cycles"]`` is the
+    largest number of dosing cycles iterated to reach steady state (0 for the exact
+    linear solution); a RuntimeWarning says when the bound was hit.
 
     Examples
     --------
@@ -163,6 +167,14 @@ def simulate(
             for j, pname in enumerate(cm.param_names):
                 frame[f"d{name}/d{pname}"] = jac_rows[:, k, j]
     df = pd.DataFrame(frame)
+    cycles = int(np.max(np.asarray(sol.ss_cycles), initial=0))
+    df.attrs["ss_cycles"] = cycles
+    if cycles >= options.ss_max_cycles:
+        warnings.warn(
+            f"steady state not reached within ss_max_cycles={options.ss_max_cycles} dosing cycles "
+            "(OdeOptions.ss_max_cycles / ss_rtol); steady-state records use the last cycle",
+            RuntimeWarning, stacklevel=2,
+        )
     if observations_only:
         df = df[df["EVID"] == 0].reset_index(drop=True)
     return df

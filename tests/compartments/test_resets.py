@@ -38,3 +38,19 @@ def test_reset_without_dose_zeroes_the_system() -> None:
     df = simulate(MODEL, PARAMS, rows)
     assert df["Cc"].iloc[1] == pytest.approx(analytic(100, np.array([1.0]))[0], rel=1e-10)
     assert df["Cc"].iloc[3] == 0.0
+
+
+MM = (Model("mm").compartment("central", volume="V")
+      .elimination("central", rate="VM * C / (KM + C)").dose("central").output("Cc", "central / V"))
+
+
+def test_steady_state_cycles_are_reported_and_bounded() -> None:
+    from compartments.events import bolus
+    from compartments.propagators import OdeOptions
+
+    params = {"V": 20.0, "VM": 10.0, "KM": 2.0}
+    regimen = bolus(100, cmt="central", ii=12, steady_state=True)
+    df = simulate(MM, params, regimen, times=[1.0])
+    assert 2 <= df.attrs["ss_cycles"] < OdeOptions().ss_max_cycles
+    with pytest.warns(RuntimeWarning, match="steady state not reached"):
+        simulate(MM, params, regimen, times=[1.0], options=OdeOptions(ss_max_cycles=2))
