@@ -36,15 +36,19 @@ class SubjectDiagnostics(NamedTuple):
 
     pred: Array
     ipred: Array
-    wres: Array
-    cwres: Array
     iwres: Array
     eta_var: Array
+    wres_cov: Array
+    wres_res: Array
+    cwres_cov: Array
+    cwres_res: Array
 
 
-def _inv_sqrt_times(C: Array, r: Array) -> Array:
-    w, v = jnp.linalg.eigh(C)
-    return v @ ((v.T @ r) / jnp.sqrt(w))
+def _inv_sqrt_times(C: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """C^-1/2 r for a batch, with the symmetric square root (NumPy's LAPACK, on the host:
+    batched eigendecompositions inside XLA's CPU thread pool can deadlock on 2 cores)."""
+    w, v = np.linalg.eigh(C)
+    return np.einsum("bij,bj->bi", v, np.einsum("bji,bj->bi", v, r) / np.sqrt(w))
 
 
 @lru_cache(maxsize=32)
@@ -66,18 +70,18 @@ def subject_diagnostics(sm: SubjectModel, method: Method):  # type: ignore[no-un
             # the residual SD also varies with eta: Var(sd(eta) eps) = sd0^2 + dsd Omega dsd'
             dsd = loc0.dvar / (2 * jnp.sqrt(loc0.var))[:, None]
             C0 = C0 + jnp.diag(jnp.einsum("ik,kl,il->i", dsd, omega, dsd))
-        wres = _inv_sqrt_times(C0, jnp.where(mask, y - loc0.f, 0.0))
+        r0 = jnp.where(mask, y - loc0.f, 0.0)
         var0 = None if method.interaction else loc0.var
         cond_method = method if method.conditional else FOCE_LIKE
         loc = _local_fn(sm, cond_method, natural, subj, var0)(eta_hat)
         C = loc.G @ omega @ loc.G.T + jnp.diag(loc.var)
-        cwres = _inv_sqrt_times(C, jnp.where(mask, y - loc.f + loc.G @ eta_hat, 0.0))
+        r = jnp.where(mask, y - loc.f + loc.G @ eta_hat, 0.0)
         ipred_raw = sm.predict(natural, eta_hat, subj)
         ind = sm.moments(natural, ipred_raw, subj)
         iwres = jnp.where(mask, (y - ind.f) / jnp.sqrt(ind.var), 0.0)
         pred_raw = sm.predict(natural, zero, subj)
         eta_var = jnp.linalg.inv(loc.hess)
-        return SubjectDiagnostics(pred_raw, ipred_raw, wres, cwres, iwres, eta_var)
+        return SubjectDiagnostics(pred_raw, ipred_raw, iwres, eta_var, C0, r0, C, r)
 
     return diag
 
@@ -97,7 +101,8 @@ def compute_diagnostics(
         "ROW": problem.obs_row[mask], "ID": ids[mask], "TIME": problem.obs_time[mask],
         "DV": problem.dv[mask], "PRED": pred[mask], "IPRED": ipred[mask],
         "RES": (problem.dv - pred)[mask], "IRES": (problem.dv - ipred)[mask],
-        "WRES": np.asarray(d.wres)[mask], "CWRES": np.asarray(d.cwres)[mask],
+        "WRES": _inv_sqrt_times(np.asarray(d.wres_cov), np.asarray(d.wres_res))[mask],
+        "CWRES": _inv_sqrt_times(np.asarray(d.cwres_cov), np.asarray(d.cwres_res))[mask],
         "IWRES": np.asarray(d.iwres)[mask],
     })
     if len(problem.model.structure.output_names) > 1:
