@@ -122,9 +122,14 @@ def fit(
         final_value, final_grad, etas = evaluator.value_and_grad(u_best, etas)
         grad_max = float(np.max(np.abs(final_grad)))
         tolerance = max(method.gtol, 1e-3)
-        converged = bool(grad_max <= tolerance and np.isfinite(final_value))
+        # estimated distance to the minimum (as MINUIT's EDM): the OFV decrease a quasi-Newton
+        # step would still bring, 1/2 g' H^-1 g with BFGS's inverse Hessian (scaled objective)
+        g_scaled = final_grad / scale
+        edm = float(0.5 * g_scaled @ np.asarray(opt.hess_inv) @ g_scaled * scale)
+        converged = bool(np.isfinite(final_value) and (grad_max <= tolerance or 0 <= edm <= method.edm_tol))
         if converged:
-            message = f"largest |dOFV/dparameter| {grad_max:.2g} <= {tolerance:g}"
+            message = (f"largest |dOFV/dparameter| {grad_max:.2g}, estimated distance to the minimum "
+                       f"{edm:.2g} OFV units")
         elif opt.nit >= method.max_iter:
             message = (f"maximum number of iterations ({method.max_iter}) reached; "
                        f"largest gradient {grad_max:.3g}")

@@ -26,6 +26,10 @@ class Method:
         unconstrained parameters.
     ftol
         Convergence: relative change of the OFV between iterations.
+    edm_tol
+        Convergence also when the estimated distance to the minimum (the OFV decrease a
+        quasi-Newton step would still bring, 1/2 g' H^-1 g) is below this, in OFV units:
+        on large datasets the gradient cannot reach ``gtol`` within the OFV's precision.
     inner_max_iter, inner_tol
         Newton iterations and gradient tolerance of the eta (mode) search.
     covariance
@@ -35,6 +39,7 @@ class Method:
     max_iter: int = 500
     gtol: float = 1e-4
     ftol: float = 1e-10
+    edm_tol: float = 1e-4
     inner_max_iter: int = 100
     inner_tol: float = 1e-9
     covariance: str | None = "sandwich"
