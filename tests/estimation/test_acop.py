@@ -28,7 +28,9 @@ _FITS: dict[tuple[str, str], FitResult] = {}
 
 def fitted(name: str, subset: str) -> FitResult:
     if (name, subset) not in _FITS:
-        data = read_nonmem(DATA / f"{name}.csv", drop=["SS", "II"])
+        path = DATA / f"{name}.csv"
+        columns = pd.read_csv(path, nrows=0).columns
+        data = read_nonmem(path, drop=[c for c in ("SS", "II") if c in columns])
         if subset == "SD":
             frame = data.to_dataframe()
             data = read_nonmem(frame[frame["SD"] == 1].reset_index(drop=True))
