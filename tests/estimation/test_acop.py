@@ -18,7 +18,10 @@ from estimation.methods import FOCEI
 from estimation.results import FitResult
 
 REFERENCE = pd.read_csv(DATA / "acop_nonmem743_focei.csv")
-CASES = [("Bolus_1CPT", "full"), ("Oral_1CPT", "full"), ("Bolus_2CPT", "full"), ("Oral_1CPTMM", "SD")]
+# Oral_1CPTMM SD (ODE path) is not listed yet: its FOCE-I fit did not finish within 30 min on
+# the 2-core machine (about 7 min to compile the second-order ODE program, then slow
+# evaluations); see the open estimation issue.
+CASES = [("Bolus_1CPT", "full"), ("Oral_1CPT", "full"), ("Bolus_2CPT", "full")]
 THETA_OF = {"CL": "tcl", "V": "tv", "KA": "tka", "Q": "tq", "V2": "tv2", "VM": "tvm", "KM": "tkm"}
 
 pytestmark = pytest.mark.slow
