@@ -196,7 +196,11 @@ class PopulationModel:
         return replace(self, error=error)
 
     def with_initial(self, values: Mapping[str, float]) -> PopulationModel:
-        """The same model with new initial values (thetas, etas' variances, error SDs)."""
+        """The same model with new initial values.
+
+        Names are thetas, eta names (variances), ``"eta_a,eta_b"`` (covariances within a
+        block) and residual error parameters.
+        """
         thetas = dict(self.thetas)
         omega = list(self.space.blocks)
         error = self.error
@@ -204,10 +208,11 @@ class PopulationModel:
             if name in thetas:
                 t = as_theta(thetas[name])
                 thetas[name] = Theta(float(value), t.lower, t.upper, t.fixed)
-            elif name in self.space.eta_names:
+            elif name in self.space.omega_element_names:
+                pair = set(name.split(",")) if "," in name else {name}
                 omega = [
                     OmegaBlock(b.names, tuple(
-                        tuple(float(value) if (b.names[i] == name and i == j) else b.matrix[i][j]
+                        tuple(float(value) if {b.names[i], b.names[j]} == pair else b.matrix[i][j]
                               for j in range(b.size)) for i in range(b.size)), b.fixed)
                     for b in omega
                 ]

@@ -48,6 +48,7 @@ class Problem:
     obs_row: np.ndarray
     covariates: np.ndarray
     subject_ids: tuple
+    dataset: Dataset | None = None
 
     @property
     def n_subjects(self) -> int:
@@ -122,5 +123,5 @@ def build_problem(
         obs_index=pad(0, 0, int), obs_output=pad(1, 0, int), dv=pad(2, 0.0, float),
         obs_mask=mask, obs_time=pad(3, 0.0, float), obs_row=pad(4, -1, int),
         covariates=np.asarray(covs, dtype=float).reshape(B, len(model.covariate_names)),
-        subject_ids=tuple(t.subject for t in tables),
+        subject_ids=tuple(t.subject for t in tables), dataset=dataset,
     )

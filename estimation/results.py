@@ -21,6 +21,7 @@ import pandas as pd
 import sympy as sp
 
 from estimation.covariance import covariance_step
+from estimation.data import Dataset
 from estimation.evaluator import Evaluator
 from estimation.population import PopulationModel
 
@@ -63,6 +64,22 @@ class FitResult:
     condition_number: float
     gradient_max: float
     history: list[tuple[int, float]] = field(default_factory=list)
+    #: the fitted model and the data it was fitted to (kept in memory, not written to JSON;
+    #: ``None`` after :meth:`load`)
+    model: PopulationModel | None = field(default=None, compare=False, repr=False)
+    data: Dataset | None = field(default=None, compare=False, repr=False)
+
+    def final_model(self) -> PopulationModel:
+        """The fitted model with its initial values set to the estimates.
+
+        Examples
+        --------
+        >>> result.final_model().space.natural_init()  # doctest: +SKIP
+        """
+        if self.model is None:
+            raise ValueError("this result was loaded from JSON and carries no model; "
+                             "refit or pass the model explicitly")
+        return self.model.with_initial({**self.theta, **self.omega, **self.sigma})
 
     # ------------------------------------------------------------ criteria
     @property
@@ -243,6 +260,7 @@ def build_result(
         eps_shrinkage=eps_shrink, covariance_status=cov.status, covariance_kind=cov.kind,
         covariance_matrix=cov.matrix, covariance_names=cov.names,
         condition_number=cov.condition_number, gradient_max=gradient_max, history=history,
+        model=model, data=problem.dataset,
     )
 
 
