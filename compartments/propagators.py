@@ -15,6 +15,7 @@ solver differentiates through the event sequence (``jax.jacfwd``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -146,24 +147,7 @@ def _matrix_exponential_advance(cm: CompiledModel) -> Advance:
 def _ode_advance(cm: CompiledModel, options: OdeOptions) -> Advance:
     n, m = cm.n_states, cm.n_params
     rhs, jacobian, sens_rhs = cm.rhs, cm.jacobian, cm.sensitivity_rhs
-    controller = diffrax.PIDController(rtol=options.rtol, atol=options.atol)
-
-    def integrate(vector_field, y0, t0, t1, args):  # type: ignore[no-untyped-def]
-        # a zero-length interval is integrated over a dummy unit interval and discarded;
-        # t1 < t0 integrates backwards (steady state with a lag longer than II)
-        empty = t1 == t0
-        t1_safe = jnp.where(empty, t0 + 1.0, t1)
-        sol = diffrax.diffeqsolve(
-            diffrax.ODETerm(vector_field), options.solver, t0, t1_safe, None, y0, args=args,
-            stepsize_controller=controller, max_steps=options.max_steps,
-            adjoint=diffrax.ForwardMode(), saveat=diffrax.SaveAt(t1=True),
-            # no host-side error callback, so that compiled programs can be stored in the
-            # persistent compilation cache; a failed solve (e.g. max_steps) gives NaN instead
-            throw=False,
-        )
-        ok = sol.result == diffrax.RESULTS.successful
-        y1 = jax.tree_util.tree_map(lambda v: jnp.where(ok, v[-1], jnp.nan), sol.ys)
-        return jax.tree_util.tree_map(lambda a, b: jnp.where(empty, a, b), y0, y1)
+    integrate = _integrator(options, n)
 
     def field_states(t, A, args):  # type: ignore[no-untyped-def]
         p, R = args
@@ -190,6 +174,9 @@ def _ode_advance(cm: CompiledModel, options: OdeOptions) -> Advance:
 
     @advance.defjvp
     def advance_jvp(primals, tangents):  # type: ignore[no-untyped-def]
+        # first order: the full sensitivity matrix from sympy's Jacobians, solved once whatever
+        # the number of tangent directions; higher orders differentiate this rule, i.e. the
+        # sensitivity solve, through the integrator's own JVP below
         A0, R, t0, t1, p = primals
         dA0, dR, dt0, dt1, dp = tangents
         y0 = jnp.concatenate([A0, jnp.eye(n).reshape(-1), jnp.zeros(n * n + n * m)])
@@ -200,3 +187,66 @@ def _ode_advance(cm: CompiledModel, options: OdeOptions) -> Advance:
         return A1, tangent
 
     return advance
+
+
+def _integrator(options: OdeOptions, n: int) -> Callable:
+    """``integrate(field, y0, t0, t1, args) -> y1`` with diffrax, differentiable to any order.
+
+    Steps are controlled on the amounts (the first ``n`` components of the innermost
+    state): sensitivities ride on the states' steps, as in CVODES without sensitivity
+    error control, so that a derivative never costs more steps than the solution. The
+    JVP is itself an ODE solve, of the state pair (y, dy) with the forward sensitivity
+    field (the JVP of ``field`` by JAX), never a derivative of the solver's internals:
+    programs stay small, and under ``jacfwd`` only dy carries the batch of tangent
+    directions (y and the step sizes are shared by all directions).
+    """
+    def amounts(y):  # type: ignore[no-untyped-def]
+        while isinstance(y, tuple):
+            y = y[0]
+        return y[:n]
+
+    def norm(y) -> Array:  # type: ignore[no-untyped-def]
+        return jnp.sqrt(jnp.mean(amounts(y) ** 2))
+
+    controller = diffrax.PIDController(rtol=options.rtol, atol=options.atol, norm=norm)
+
+    def solve(vector_field, y0, t0, t1, args):  # type: ignore[no-untyped-def]
+        # a zero-length interval is integrated over a dummy tiny interval and discarded;
+        # t1 < t0 integrates backwards (steady state with a lag longer than II)
+        empty = t1 == t0
+        t1_safe = jnp.where(empty, t0 + 1e-6 * jnp.maximum(1.0, jnp.abs(t0)), t1)
+        sol = diffrax.diffeqsolve(
+            diffrax.ODETerm(vector_field), options.solver, t0, t1_safe, None, y0, args=args,
+            stepsize_controller=controller, max_steps=options.max_steps,
+            adjoint=diffrax.ForwardMode(), saveat=diffrax.SaveAt(t1=True),
+            # no host-side error callback, so that compiled programs can be stored in the
+            # persistent compilation cache; a failed solve (e.g. max_steps) gives NaN instead
+            throw=False,
+        )
+        ok = sol.result == diffrax.RESULTS.successful
+        return jax.tree_util.tree_map(lambda a, b: jnp.where(empty, a, jnp.where(ok, b[-1], jnp.nan)),
+                                      y0, sol.ys)
+
+    @functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
+    def integrate(vector_field, y0, t0, t1, args):  # type: ignore[no-untyped-def]
+        return solve(vector_field, y0, t0, t1, args)
+
+    @integrate.defjvp
+    def integrate_jvp(vector_field, primals, tangents):  # type: ignore[no-untyped-def]
+        y0, t0, t1, args = primals
+        dy0, dt0, dt1, dargs = tangents
+
+        def augmented(t, z, aug_args):  # type: ignore[no-untyped-def]
+            (y, dy), (a, da) = z, aug_args
+            return jax.jvp(lambda y_, a_: vector_field(t, y_, a_), (y, a), (dy, da))
+
+        f0 = vector_field(t0, y0, args)
+        s0 = jax.tree_util.tree_map(lambda d, f: d - f * dt0, dy0, f0)
+        _, s1 = integrate(augmented, (y0, s0), t0, t1, (args, dargs))
+        # the primal comes from its own solve: it must not depend on the tangents (linearize,
+        # used by implicit differentiation, separates the two)
+        y1 = integrate(vector_field, y0, t0, t1, args)
+        f1 = vector_field(t1, y1, args)
+        return y1, jax.tree_util.tree_map(lambda s, f: s + f * dt1, s1, f1)
+
+    return integrate

@@ -128,7 +128,14 @@ def make_solver(
     cm: CompiledModel, layout: Layout, options: OdeOptions | None = None, *,
     force_ode: bool = False,
 ):
-    """Build ``solve(p, records) -> Solution`` for one subject (pure, jit/vmap-able)."""
+    """Build ``solve(p, records) -> Solution`` for one subject (pure, jit/vmap-able).
+
+    ``p`` is the parameter vector, or one vector per record (``(n_records, n_params)``)
+    when parameters vary over time (time-varying covariates). Then, as in NONMEM, a
+    record's own parameters give its dose quantities (F, lag, rate, duration), its
+    steady state and its outputs, and the system is advanced to a record's time (through
+    any lagged administrations or infusion ends on the way) with that record's parameters.
+    """
     options = options or OdeOptions()
     advance = make_advance(cm, options, force_ode=force_ode)
     linear = cm.kind != "ode" and not force_ode
@@ -138,8 +145,10 @@ def make_solver(
                     and all(lag == 0 for lag in cm.system.lag))
 
     def solve(p: Array, rec: RecordArrays) -> Solution:
-        q = _record_quantities(cm, p, rec)
-        ss = _steady_states(advance, linear, options, p, rec, q, layout, n)
+        varying = p.ndim == 2
+        p_rec = p if varying else jnp.broadcast_to(p, (N, p.shape[-1]))
+        q = _record_quantities(cm, p_rec, rec)
+        ss = _steady_states(advance, linear, options, p_rec, rec, q, layout, n)
         times, kinds, owners = _timeline(rec, q, ss, layout)
         if static_order:
             # no lag and no infusion: every event sits at its record's time, in record order
@@ -149,20 +158,31 @@ def make_solver(
             segment = jnp.cumsum((rec.evid == RESET) | (rec.evid == RESET_DOSE))[owners]
             order = jnp.lexsort((jnp.tile(jnp.arange(S), N), owners, times, segment))
         ev = _event_effects(times[order], kinds[order], owners[order], order, rec, q, ss, S, n)
+        if varying:
+            # each interval is advanced with the parameters of the next record event on the
+            # sorted timeline (the record being advanced to); after the last one, the last record's
+            sorted_owner = owners[order]
+            is_record = (kinds[order] == _RECORD) & jnp.isfinite(times[order])
+            upcoming = jnp.where(is_record, jnp.arange(N * S), N * S)
+            upcoming = jax.lax.cummin(upcoming, reverse=True)
+            interval_p = p_rec[jnp.where(upcoming < N * S, sorted_owner[jnp.minimum(upcoming, N * S - 1)],
+                                         N - 1)]
+        else:
+            interval_p = None
 
         def step(carry, x):  # type: ignore[no-untyped-def]
             A, t_prev = carry
-            t_now, rate, reset, jump = x
+            t_now, rate, reset, jump, p_interval = x
             # always advance, also over zero-length intervals: their JVP (A' = A + f dt) carries
             # the sensitivity to an event time that ties with the next record's time
-            A = advance(A, rate, t_prev, t_now, p)
+            A = advance(A, rate, t_prev, t_now, p if p_interval is None else p_interval)
             A = jnp.where(reset, 0.0, A) + jump
             return (A, t_now), A
 
         init = (jnp.zeros(n), jnp.asarray(rec.time[0], float))
-        _, states = jax.lax.scan(step, init, (ev.time, ev.rate_before, ev.reset, ev.jump))
+        _, states = jax.lax.scan(step, init, (ev.time, ev.rate_before, ev.reset, ev.jump, interval_p))
         amounts = states[ev.record_position]
-        outputs = jax.vmap(cm.outputs, in_axes=(0, None, 0))(amounts, p, rec.time)
+        outputs = jax.vmap(cm.outputs)(amounts, p_rec, rec.time)
         return Solution(outputs=outputs, amounts=amounts, ss_cycles=ss.cycles)
 
     return solve
@@ -232,7 +252,8 @@ class _Quantities(NamedTuple):
 
 
 def _record_quantities(cm: CompiledModel, p: Array, rec: RecordArrays) -> _Quantities:
-    dose_params = cm.dose_parameters(p)[rec.cmt]
+    """Dose quantities of every record from its own parameters ``p`` (n_records x n_params)."""
+    dose_params = jax.vmap(cm.dose_parameters)(p)[jnp.arange(rec.cmt.shape[0]), rec.cmt]
     F, lag, modelled_rate, modelled_dur = (dose_params[:, i] for i in range(4))
     is_dose = rec.valid & ((rec.evid == DOSE) | (rec.evid == RESET_DOSE))
     amount = jnp.where(is_dose, F * rec.amt, 0.0)
@@ -284,8 +305,8 @@ def _steady_states(advance: Advance, linear: bool, options: OdeOptions, p: Array
         def partial(X: Array, phi: Array) -> Array:
             # at a tie the (m+1)-th infusion runs to phi, as the running count assumes
             split = jnp.where(rem < phi, rem, phi)
-            X = advance(X + bolus, (m + 1) * rate * e_c, t0, t0 + split, p)
-            return advance(X, m * rate * e_c, t0 + split, t0 + phi, p)
+            X = advance(X + bolus, (m + 1) * rate * e_c, t0, t0 + split, p[r])
+            return advance(X, m * rate * e_c, t0 + split, t0 + phi, p[r])
 
         def period(X: Array) -> Array:
             return partial(X, ii)

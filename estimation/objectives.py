@@ -96,9 +96,13 @@ class SubjectModel:
         return self.model.space.split(natural)
 
     def individual(self, natural: Array, eta: Array, subj: SubjectData) -> Array:
-        """Structural parameter vector of the subject."""
+        """Structural parameters of the subject (one vector, or one per record when
+        covariates vary over time)."""
         theta, _, _ = self.split(natural)
-        return self.model.individual_function(theta, eta, subj.covariates)
+        h = self.model.individual_function
+        if subj.covariates.ndim == 2:   # time-varying covariates: one parameter vector per record
+            return jax.vmap(h, in_axes=(None, None, 0))(theta, eta, subj.covariates)
+        return h(theta, eta, subj.covariates)
 
     def predict(self, natural: Array, eta: Array, subj: SubjectData) -> Array:
         """Untransformed predictions at the subject's observations."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from compartments.events import OBSERVATION, events_from_nonmem
+from compartments.events import OBSERVATION, EventTable, events_from_nonmem, expand_records
 from compartments.solve import Layout, RecordArrays, records_from_tables
 from estimation.data import Dataset, read_nonmem
 from estimation.population import PopulationModel
@@ -33,8 +33,13 @@ class Problem:
         Per subject and observation: record index, output index, observed
         value, validity mask, time and row number in the input data (1-based).
     covariates
-        Baseline covariate values (subjects x covariates), in the order of
-        ``model.covariate_names``.
+        Covariate values in the order of ``model.covariate_names``: baseline values
+        (subjects x covariates) or, when a covariate the model uses changes within a
+        subject (``time_varying``), one row per ADDL-expanded record (subjects x records x
+        covariates), so that individual parameters are evaluated record by record as
+        NONMEM's $PK is. Implied (ADDL) doses take the values of the next actual record.
+    time_varying
+        Whether ``covariates`` has a record axis.
     """
 
     model: PopulationModel
@@ -48,6 +53,7 @@ class Problem:
     obs_row: np.ndarray
     covariates: np.ndarray
     subject_ids: tuple
+    time_varying: bool = False
     dataset: Dataset | None = None
 
     @property
@@ -96,14 +102,7 @@ def build_problem(
         per_subject.append(
             (pos[idx], table.output[idx], dv_all[rows[idx]], table.time[idx], file_rows[rows[idx]])
         )
-        cov_row = []
-        for name in model.covariate_names:
-            values = pd.to_numeric(df[name].iloc[rows], errors="coerce").to_numpy(dtype=float)
-            finite = values[np.isfinite(values)]
-            if finite.size == 0:
-                raise ProblemError(f"subject {table.subject}: covariate {name} is missing on every record")
-            cov_row.append(finite[0])
-        covs.append(cov_row)
+        covs.append(_subject_covariates(df, rows, table, model.covariate_names))
     M = max((len(s[0]) for s in per_subject), default=0)
     if M == 0:
         raise ProblemError("the data contain no observations (EVID=0, MDV=0 with a DV)")
@@ -115,6 +114,13 @@ def build_problem(
             out[i, : len(s[k])] = s[k]
         return out
 
+    n_cov = len(model.covariate_names)
+    time_varying = any(np.any(c != c[:1]) for c in covs)
+    if time_varying:
+        N = layout.n_records
+        covariates = np.stack([np.concatenate([c, np.repeat(c[-1:], N - len(c), axis=0)]) for c in covs])
+    else:
+        covariates = np.asarray([c[0] for c in covs], dtype=float).reshape(B, n_cov)
     mask = np.zeros((B, M), bool)
     for i, s in enumerate(per_subject):
         mask[i, : len(s[0])] = True
@@ -122,6 +128,38 @@ def build_problem(
         model=model, records=records, layout=layout,
         obs_index=pad(0, 0, int), obs_output=pad(1, 0, int), dv=pad(2, 0.0, float),
         obs_mask=mask, obs_time=pad(3, 0.0, float), obs_row=pad(4, -1, int),
-        covariates=np.asarray(covs, dtype=float).reshape(B, len(model.covariate_names)),
-        subject_ids=tuple(t.subject for t in tables), dataset=dataset,
+        covariates=covariates, subject_ids=tuple(t.subject for t in tables),
+        time_varying=time_varying, dataset=dataset,
     )
+
+
+def _subject_covariates(df: pd.DataFrame, rows: np.ndarray, table: EventTable,
+                        names: tuple[str, ...]) -> np.ndarray:
+    """Covariates of one subject per ADDL-expanded record (records x covariates).
+
+    Missing values are carried forward (and, before the first value, backward);
+    implied doses take the values of the next actual record (NONMEM evaluates $PK at
+    actual records only and advances through implied doses with those values).
+    """
+    expanded = expand_records(table)
+    values = np.empty((len(table), len(names)))
+    for k, name in enumerate(names):
+        column = pd.to_numeric(df[name].iloc[rows], errors="coerce")
+        if column.isna().all():
+            raise ProblemError(f"subject {table.subject}: covariate {name} is missing on every record")
+        values[:, k] = column.ffill().bfill().to_numpy(dtype=float)
+    source = expanded.source
+    seen: set[int] = set()
+    implied = np.zeros(len(source), bool)
+    for j, i in enumerate(source):
+        implied[j] = int(i) in seen
+        seen.add(int(i))
+    out = values[source] if len(source) else values[:1]
+    next_actual = None
+    for j in range(len(source) - 1, -1, -1):
+        if implied[j]:
+            if next_actual is not None:
+                out[j] = out[next_actual]
+        else:
+            next_actual = j
+    return out
