@@ -21,7 +21,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 
 import jax.numpy as jnp
@@ -74,6 +74,11 @@ class PopulationModel:
             raise PopulationModelError("a population model needs an error model (error=...)")
         _ = self.space  # validate eagerly
         _ = self.individual_expressions
+
+    def __getstate__(self) -> dict[str, object]:
+        """Pickle the definition only (for Dask workers): the compiled functions cached on the
+        instance are not picklable and are rebuilt where the model is unpickled."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     # --------------------------------------------------------------- structure
     @property
