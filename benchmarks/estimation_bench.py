@@ -1,5 +1,5 @@
 """Estimation benchmarks: theo_sd FOCE-I (in process and whole process) next to R nlme and
-pynlme, and ACOP Oral_1CPT full FOCE-I.
+pynlme, and ACOP Oral_1CPT full FOCE-I; population simulation, VPC and NPDE.
 
 Usage::
 
@@ -154,11 +154,64 @@ def acop() -> list[tuple[str, float, str]]:
              time.perf_counter() - t, f"OFV {result.ofv:.4f} (NONMEM 62205.8780)")]
 
 
+def simulation_diagnostics(quick: bool) -> list[tuple[str, float, str]]:
+    """Population simulation from a theo_sd FOCE-I fit (1000 replicates), VPC and NPDE; without
+    ``quick`` also 200 replicates of the ACOP Oral_1CPT design (120 subjects, 6947 observations)."""
+    from estimation.data import read_nonmem
+    from estimation.error_models import Additive, Proportional
+    from estimation.fit import fit
+    from estimation.methods import FOCEI
+    from estimation.npde import npde
+    from estimation.problem import build_problem
+    from estimation.simulation import simulate_arrays, simulate_replicates
+    from estimation.vpc import vpc
+    from model_library import get
+
+    result = fit(get("oral_1cmt", error=Additive(0.7)), read_nonmem(THEO), FOCEI(covariance=None))
+    t = time.perf_counter()
+    simulate_replicates(result, 1000, seed=1)
+    cold = time.perf_counter() - t
+    warm = []
+    for seed in range(3):
+        t = time.perf_counter()
+        sims = simulate_replicates(result, 1000, seed=seed)
+        warm.append(time.perf_counter() - t)
+    t = time.perf_counter()
+    vpc(result, n_replicates=200, bins="quantile", n_bins=8)
+    t_vpc_cold = time.perf_counter() - t
+    t = time.perf_counter()
+    vpc(result, n_replicates=200, seed=1, bins="quantile", n_bins=8)
+    t_vpc = time.perf_counter() - t
+    npde(result, n_replicates=1000)
+    t = time.perf_counter()
+    npde(result, n_replicates=1000, seed=1)
+    t_npde = time.perf_counter() - t
+    rows = [
+        ("simulate_replicates theo_sd x 1000 (first call: compile)", cold, f"{len(sims)} rows"),
+        ("simulate_replicates theo_sd x 1000, warm (best of 3)", min(warm), f"{len(sims)} rows"),
+        ("vpc theo_sd, 200 replicates, 8 quantile bins (first call: compile)", t_vpc_cold, ""),
+        ("vpc theo_sd, 200 replicates, 8 quantile bins, warm", t_vpc, ""),
+        ("npde theo_sd, 1000 replicates, warm", t_npde, "132 observations"),
+    ]
+    if not quick:
+        model = get("oral_1cmt").with_error(Proportional(0.3)).with_initial(
+            {"tcl": 1.6, "tv": 4.5, "tka": 0.2, "eta_cl": 0.1, "eta_v": 0.1, "eta_ka": 0.1})
+        problem = build_problem(model, read_nonmem(ACOP, drop=["SS", "II"]))
+        natural = model.space.natural_init()
+        simulate_arrays(model, problem, natural, 200)
+        t = time.perf_counter()
+        simulate_arrays(model, problem, natural, 200, seed=1)
+        rows.append(("simulate_arrays ACOP Oral_1CPT x 200 (120 subjects), warm", time.perf_counter() - t,
+                     f"{200 * problem.n_observations} simulated observations"))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the ACOP fit")
     args = parser.parse_args(argv)
     rows = popkin_in_process() + popkin_whole_process() + r_nlme() + pynlme_foce()
+    rows += simulation_diagnostics(args.quick)
     if not args.quick:
         rows += acop()
     width = max(len(r[0]) for r in rows)
