@@ -19,7 +19,7 @@ import scipy.optimize
 from compartments.propagators import OdeOptions
 from estimation.data import Dataset
 from estimation.evaluator import Evaluator
-from estimation.methods import FOCEI, Method
+from estimation.methods import FOCEI, SAEM, Method
 from estimation.population import PopulationModel
 from estimation.problem import build_problem
 from estimation.results import FitResult, build_result
@@ -33,6 +33,8 @@ class Iteration:
     ofv: float
     gradient_norm: float
     elapsed: float
+    #: SAEM: "exploration" or "smoothing" (None for the gradient-based methods)
+    phase: str | None = None
 
 
 def fit(
@@ -53,7 +55,8 @@ def fit(
     data
         A :class:`~estimation.data.Dataset`, NONMEM-format rows or a CSV path.
     method
-        :class:`~estimation.methods.FO`, ``FOCE``, ``FOCEI`` (default) or ``Laplace``.
+        :class:`~estimation.methods.FO`, ``FOCE``, ``FOCEI`` (default), ``Laplace`` or
+        ``SAEM`` (:func:`estimation.saem.fit_saem`).
     ode_options
         Solver options for ODE models.
     output_column
@@ -72,6 +75,11 @@ def fit(
     >>> result = fit(get("oral_1cmt"), "theo_sd.csv", FOCEI())  # doctest: +SKIP
     """
     method = method or FOCEI()
+    if isinstance(method, SAEM):
+        from estimation.saem import fit_saem
+
+        return fit_saem(model, data, method, ode_options=ode_options, output_column=output_column,
+                        progress=progress)
     start = time.perf_counter()
     if isinstance(data, str):
         from estimation.data import read_nonmem
@@ -145,4 +153,61 @@ def fit(
         evaluator, u_best, etas, converged=converged, message=message, iterations=n_iter,
         evaluations=n_eval["count"], runtime=time.perf_counter() - start, history=history,
         gradient_max=grad_max,
+    )
+
+
+def evaluate(
+    model: PopulationModel,
+    data: Dataset | pd.DataFrame | str,
+    method: Method | None = None,
+    *,
+    ode_options: OdeOptions | None = None,
+    output_column: str | None = None,
+) -> FitResult:
+    """The result at the model's initial values, without estimation (NONMEM's ``MAXEVAL=0``).
+
+    The eta modes, OFV, covariance step and diagnostics are computed at the given parameters;
+    use it to evaluate a published model on data, or for diagnostics at fixed values.
+
+    Parameters
+    ----------
+    model
+        The population model; its initial values are the parameters evaluated.
+    data
+        A :class:`~estimation.data.Dataset`, NONMEM-format rows or a CSV path.
+    method
+        The objective: :class:`~estimation.methods.FOCEI` (default), ``FOCE``, ``FO`` or ``Laplace``.
+    ode_options
+        Solver options for ODE models.
+    output_column
+        Data column (1-based) choosing the output of each observation (e.g. DVID).
+
+    Returns
+    -------
+    FitResult
+        With ``iterations == 0`` and the message saying nothing was estimated.
+
+    Examples
+    --------
+    >>> result = evaluate(get("oral_1cmt"), "theo_sd.csv")  # doctest: +SKIP
+    >>> result.ofv  # doctest: +SKIP
+    """
+    method = method or FOCEI()
+    if isinstance(method, SAEM):
+        raise ValueError("evaluate() computes a linearised or Laplacian likelihood: "
+                         "use FO(), FOCE(), FOCEI() or Laplace(), not SAEM")
+    start = time.perf_counter()
+    if isinstance(data, str):
+        from estimation.data import read_nonmem
+
+        data = read_nonmem(data)
+    problem = build_problem(model, data, output_column=output_column)
+    evaluator = Evaluator(problem, method, ode_options or OdeOptions())
+    space = model.space
+    u0 = space.to_unconstrained(space.natural_init())
+    value, grad, etas = evaluator.value_and_grad(u0, evaluator.initial_etas())
+    return build_result(
+        evaluator, u0, etas, converged=True, message="evaluated at the initial values (no estimation)",
+        iterations=0, evaluations=1, runtime=time.perf_counter() - start, history=[(0, value)],
+        gradient_max=float(np.max(np.abs(grad))) if len(grad) else 0.0,
     )

@@ -98,9 +98,93 @@ class Laplace(Method):
             raise ValueError(f"hessian must be 'expected' or 'exact', got {self.hessian!r}")
 
 
+@dataclass(frozen=True)
+class SAEM(Method):
+    """Stochastic approximation EM (Kuhn & Lavielle; Monolix), then importance sampling.
+
+    Parameters
+    ----------
+    n_burn
+        K1: exploration iterations (step size 1).
+    n_smooth
+        K2: smoothing iterations (step size 1/k).
+    n_chains
+        MCMC chains per subject; ``None`` chooses ceil(50 / subjects), as Monolix.
+    kernels
+        Moves per iteration of the three Metropolis-Hastings kernels: prior draws,
+        full-vector random walks, component-wise random-walk passes.
+    n_anneal
+        Iterations with simulated annealing (variances and residual SDs shrink by at most
+        ``anneal_factor`` per iteration); ``None``: the first half of exploration.
+    anneal_factor
+        Annealing: smallest allowed ratio of a variance (or SD) to its previous value.
+    omega_start
+        Exploration starts from Omega with every (estimated) variance at least this
+        (Monolix starts from 1): wide random effects let the chains find the main mode
+        (e.g. not the ka/ke flip-flop), annealing then shrinks them gradually. ``None``:
+        start from the model's Omega.
+    n_newton
+        Fisher-scoring steps per iteration of the numerical M-step (residual error and
+        thetas that are not mu-referenced).
+    n_conditional
+        MCMC iterations at the estimates for the conditional means and variances of eta
+        (importance-sampling proposal) and the stochastic Fisher information.
+    n_samples
+        Importance-sampling draws per subject for the OFV.
+    seed
+        Seed of every random draw (``jax.random``); the same seed gives the same result.
+    covariance
+        ``"stochastic"`` (Fisher information by stochastic approximation, Louis' formula;
+        default), ``"linearised"`` (FOCE-I R matrix at the estimates) or ``None``.
+    inner_max_iter, inner_tol
+        The conditional-mode (EBE) search after SAEM.
+
+    Examples
+    --------
+    >>> SAEM(n_burn=200, n_smooth=100, seed=7).name
+    'SAEM'
+    """
+
+    n_burn: int = 300
+    n_smooth: int = 200
+    n_chains: int | None = None
+    kernels: tuple[int, int, int] = (2, 2, 2)
+    n_anneal: int | None = None
+    anneal_factor: float = 0.95
+    omega_start: float | None = 1.0
+    n_newton: int = 3
+    n_conditional: int = 100
+    n_samples: int = 2000
+    seed: int = 0
+    covariance: str | None = "stochastic"
+
+    name = "SAEM"
+
+    def __post_init__(self) -> None:
+        if self.covariance not in (None, "stochastic", "linearised"):
+            raise ValueError(f"SAEM covariance must be 'stochastic', 'linearised' or None, "
+                             f"got {self.covariance!r}")
+        counts = {"n_burn": self.n_burn, "n_smooth": self.n_smooth, "n_samples": self.n_samples,
+                  "n_conditional": self.n_conditional}
+        for label, value in counts.items():
+            if int(value) != value or value < 1:
+                raise ValueError(f"SAEM {label} must be a positive integer, got {value!r}")
+        if self.n_chains is not None and self.n_chains < 1:
+            raise ValueError(f"SAEM n_chains must be >= 1 or None, got {self.n_chains!r}")
+        if len(self.kernels) != 3 or min(self.kernels) < 0 or sum(self.kernels) == 0:
+            raise ValueError(f"SAEM kernels must be three non-negative counts, not all zero, "
+                             f"got {self.kernels!r}")
+        if not 0 < self.anneal_factor <= 1:
+            raise ValueError(f"SAEM anneal_factor must be in (0, 1], got {self.anneal_factor!r}")
+        if self.omega_start is not None and not self.omega_start > 0:
+            raise ValueError(f"SAEM omega_start must be > 0 or None, got {self.omega_start!r}")
+        if self.n_newton < 1:
+            raise ValueError(f"SAEM n_newton must be >= 1, got {self.n_newton!r}")
+
+
 def method_from_name(name: str) -> Method:
-    """Method from a command-line name: ``fo``, ``foce``, ``focei`` or ``laplace``."""
-    table = {"fo": FO(), "foce": FOCE(), "focei": FOCEI(), "laplace": Laplace()}
+    """Method from a command-line name: ``fo``, ``foce``, ``focei``, ``laplace`` or ``saem``."""
+    table = {"fo": FO(), "foce": FOCE(), "focei": FOCEI(), "laplace": Laplace(), "saem": SAEM()}
     key = name.lower().replace("-", "")
     if key not in table:
         raise ValueError(f"unknown method {name!r}; choose one of {sorted(table)}")

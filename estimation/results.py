@@ -64,6 +64,13 @@ class FitResult:
     condition_number: float
     gradient_max: float
     history: list[tuple[int, float]] = field(default_factory=list)
+    #: SAEM: the parameters after every iteration, one row per iteration with columns
+    #: ``iteration``, ``phase`` ("exploration"/"smoothing") and the natural parameter names
+    traces: pd.DataFrame | None = field(default=None, compare=False)
+    #: SAEM: the linearised (FOCE-I) OFV at the estimates, and the Monte Carlo SE of ``ofv``
+    #: (importance sampling)
+    ofv_linearised: float | None = None
+    ofv_mc_se: float | None = None
     #: the fitted model and the data it was fitted to (kept in memory, not written to JSON;
     #: ``None`` after :meth:`load`)
     model: PopulationModel | None = field(default=None, compare=False, repr=False)
@@ -159,6 +166,8 @@ class FitResult:
             },
             "gradient_max": self.gradient_max,
             "history": [list(h) for h in self.history],
+            "ofv_linearised": self.ofv_linearised, "ofv_mc_se": self.ofv_mc_se,
+            "traces": None if self.traces is None else _records(self.traces),
             "parameters": _records(self.parameters),
             "etas": _records(self.etas),
             "table": _records(self.table),
@@ -199,6 +208,8 @@ class FitResult:
             covariance_names=tuple(cov["names"]),
             condition_number=float("nan") if cov["condition_number"] is None else cov["condition_number"],
             gradient_max=d["gradient_max"], history=[tuple(h) for h in d["history"]],
+            traces=None if d.get("traces") is None else pd.DataFrame(d["traces"]),
+            ofv_linearised=d.get("ofv_linearised"), ofv_mc_se=d.get("ofv_mc_se"),
         )
 
 

@@ -18,7 +18,7 @@ from compartments.simulate import simulate
 from estimation.data import DataError, example_path, read_nonmem
 from estimation.error_models import Additive, Combined, Exponential, Proportional
 from estimation.fit import fit
-from estimation.methods import FO, FOCE, FOCEI, Laplace
+from estimation.methods import FO, FOCE, FOCEI, SAEM, Laplace
 from estimation.population import PopulationModel
 from estimation.results import FitResult
 from model_library import get, list_models, load_user_model, register, search
@@ -27,6 +27,7 @@ __all__ = [
     "FO",
     "FOCE",
     "FOCEI",
+    "SAEM",
     "Additive",
     "Combined",
     "DataError",

@@ -12,16 +12,19 @@ import pandas as pd
 import pytest
 from estimation_helpers import DATA, acop_model
 
+from compartments.propagators import OdeOptions
 from estimation.data import read_nonmem
-from estimation.fit import fit
+from estimation.fit import evaluate, fit
 from estimation.methods import FOCEI
 from estimation.results import FitResult
 
 REFERENCE = pd.read_csv(DATA / "acop_nonmem743_focei.csv")
-# Oral_1CPTMM SD (ODE path) is not listed yet: its FOCE-I fit did not finish within 30 min on
-# the 2-core machine (about 7 min to compile the second-order ODE program, then slow
-# evaluations); see the open estimation issue.
+# Oral_1CPTMM (Michaelis-Menten elimination) runs on the ODE path, at the tolerance of the
+# NONMEM reference (ADVAN13 TOL=6): relative 1e-6, absolute 1e-9 (amounts in mg). Its objective
+# is checked at NONMEM's estimates below; a FOCE-I fit from NONMEM's initial values stops at a
+# local optimum 132 OFV units higher (open estimation issue), so it is not in CASES yet.
 CASES = [("Bolus_1CPT", "full"), ("Oral_1CPT", "full"), ("Bolus_2CPT", "full")]
+ODE_OPTIONS = OdeOptions(rtol=1e-6, atol=1e-9)
 THETA_OF = {"CL": "tcl", "V": "tv", "KA": "tka", "Q": "tq", "V2": "tv2", "VM": "tvm", "KM": "tkm"}
 
 pytestmark = pytest.mark.slow
@@ -37,7 +40,7 @@ def fitted(name: str, subset: str) -> FitResult:
         if subset == "SD":
             frame = data.to_dataframe()
             data = read_nonmem(frame[frame["SD"] == 1].reset_index(drop=True))
-        _FITS[(name, subset)] = fit(acop_model(name), data, FOCEI())
+        _FITS[(name, subset)] = fit(acop_model(name), data, FOCEI(), ode_options=ODE_OPTIONS)
     return _FITS[(name, subset)]
 
 
@@ -66,3 +69,23 @@ def test_acop_focei_matches_nonmem(name: str, subset: str) -> None:
         assert result.omega[eta] == pytest.approx(row["omega_var"], rel=0.10), eta
         assert result.se[theta] == pytest.approx(row["theta_se"], rel=0.15), theta
         assert result.se[eta] == pytest.approx(row["omega_var_se"], rel=0.15), eta
+
+
+def test_acop_michaelis_menten_ode_objective_at_nonmem_estimates() -> None:
+    """FOCE-I objective of the ODE model at NONMEM's final estimates equals NONMEM's OFV."""
+    frame = read_nonmem(DATA / "Oral_1CPTMM.csv").to_dataframe()
+    data = read_nonmem(frame[frame["SD"] == 1].reset_index(drop=True))
+    ref = reference("Oral_1CPTMM", "SD")
+    values = {}
+    for _, row in ref.iterrows():
+        if row["parameter"] == "prop.err":
+            values["prop_sd"] = float(row["theta"])
+            continue
+        theta = THETA_OF[row["parameter"]]
+        values[theta] = float(row["theta"])
+        values["eta_" + theta[1:]] = float(row["omega_var"])
+    result = evaluate(acop_model("Oral_1CPTMM").with_initial(values), data, FOCEI(covariance=None),
+                      ode_options=ODE_OPTIONS)
+    assert result.n_obs == int(ref["n_obs"].iloc[0])
+    # measured: 19889.7813 against NONMEM's 19889.7811
+    assert result.ofv == pytest.approx(float(ref["ofv"].iloc[0]), abs=0.05)
