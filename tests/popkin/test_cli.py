@@ -8,25 +8,37 @@ OFV 116.8038; tka 0.4645, tcl 1.0120, tv 3.4600, add.sd 0.6938; omega^2 ka
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import importlib
+import importlib.util
 import io
 import json
+import shutil
+import subprocess
+import sys
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from estimation.data import example_path
 from estimation.error_models import Additive, Exponential
 from model_library import get
-from popkin.cli import _carry_over, main
+from popkin.cli import OPTIONAL_COMMAND_MODULES, build_parser, main
+from popkin.commands.inputs import carry_over
+from popkin.commands.run_record import load_fit
 
 NLMIXR2_FOCEI = {"ofv": 116.8038, "tka": 0.4645, "tcl": 1.0120, "tv": 3.4600, "add_sd": 0.6938,
                  "eta_ka": 0.4046, "eta_cl": 0.0688, "eta_v": 0.0192}
 REQUIRED_KEYS = {"ofv", "method", "converged", "n_obs", "n_subjects", "theta", "omega", "sigma", "se",
                  "runtime_s"}
+FOLDER = ["etas.csv", "fit.log", "parameters.csv", "plots", "report.html", "results.json", "run.json",
+          "table.csv"]
+PLOTS = ["eta_covariates.png", "eta_distributions.png", "gof.png", "individuals_1.png", "traces.png"]
 
 
 @dataclass
@@ -55,6 +67,12 @@ def theo_fit(tmp_path_factory: pytest.TempPathFactory) -> Run:
 
 
 @pytest.fixture
+def copy_of_fit(theo_fit: Run, tmp_path: Path) -> Path:
+    """A private copy of the module's results folder (for commands that change it)."""
+    return Path(shutil.copytree(theo_fit.out, tmp_path / "out"))
+
+
+@pytest.fixture
 def theo_rows() -> list[str]:
     return example_path("theo_sd").read_text().splitlines()
 
@@ -66,6 +84,7 @@ def test_fit_exits_zero_and_prints_table_and_ofv(theo_fit: Run) -> None:
     for name in ("tka", "tcl", "tv", "omega(eta_ka)", "add_sd", "rse_pct", "shrinkage_pct"):
         assert name in theo_fit.stdout
     assert "OFV 116.80" in theo_fit.stdout
+    assert f"report: {(theo_fit.out / 'report.html').resolve()}" in theo_fit.stdout
     assert "12 subjects, 144 records" in theo_fit.stderr  # the data summary
 
 
@@ -86,12 +105,34 @@ def test_results_json_matches_nlmixr2_focei(theo_fit: Run) -> None:
     assert results["runtime_s"] > 0
 
 
-def test_table_csv_has_one_row_per_observation(theo_fit: Run) -> None:
+def test_results_folder_holds_every_output_and_nothing_else(theo_fit: Run) -> None:
+    assert sorted(p.name for p in theo_fit.out.iterdir()) == FOLDER
+    assert sorted(p.name for p in (theo_fit.out / "plots").iterdir()) == PLOTS
+    assert sorted(p.name for p in theo_fit.out.parent.iterdir()) == ["out"]  # no temporary folders
+    report = (theo_fit.out / "report.html").read_text()
+    assert report.count("<img src='data:image/png;base64,") == len(PLOTS)
+
+
+def test_tables_agree_with_results_json(theo_fit: Run) -> None:
+    results = json.loads((theo_fit.out / "results.json").read_text())
     table = pd.read_csv(theo_fit.out / "table.csv")
     assert len(table) == 132
     assert {"ID", "TIME", "DV", "PRED", "IPRED", "WRES", "CWRES", "IWRES"} <= set(table.columns)
     assert table["IPRED"].notna().all()
-    assert sorted(p.name for p in theo_fit.out.iterdir()) == ["results.json", "table.csv"]  # no temp files
+    parameters = pd.read_csv(theo_fit.out / "parameters.csv").set_index("parameter")
+    for name, value in results["theta"].items():
+        assert parameters.loc[name, "estimate"] == pytest.approx(value, rel=1e-12)
+    etas = pd.read_csv(theo_fit.out / "etas.csv")
+    assert etas.shape[0] == 12 and list(etas.columns[:4]) == ["ID", "eta_ka", "eta_cl", "eta_v"]
+
+
+def test_run_json_and_log_record_the_run(theo_fit: Run) -> None:
+    record = json.loads((theo_fit.out / "run.json").read_text())
+    assert record["data"] == str(example_path("theo_sd").resolve())
+    assert (record["model"], record["error"], record["method"]) == ("oral_1cmt", "add", "focei")
+    assert record["command"][:2] == ["popkin", "fit"]
+    log = (theo_fit.out / "fit.log").read_text()
+    assert "FOCE-I iteration    1" in log and "OFV 116.80" in log and "results written to" in log
 
 
 # ------------------------------------------------------------ errors users see
@@ -105,6 +146,8 @@ def test_bad_dataset_names_row_and_column_and_writes_nothing(tmp_path: Path, the
     assert result.code == 2
     assert "row 5" in result.stderr and "DV" in result.stderr and "abc" in result.stderr
     assert not (tmp_path / "out").exists()
+    check = run("check", str(data))
+    assert check.code == 2 and "row 5" in check.stderr and "DV" in check.stderr
 
 
 def test_dose_into_unknown_compartment_is_a_bad_dataset(tmp_path: Path, theo_rows: list[str]) -> None:
@@ -117,6 +160,8 @@ def test_dose_into_unknown_compartment_is_a_bad_dataset(tmp_path: Path, theo_row
     assert result.code == 2
     assert "row 1" in result.stderr and "CMT" in result.stderr
     assert not (tmp_path / "out").exists()
+    assert run("check", str(data)).code == 0  # valid on its own...
+    assert run("check", str(data), "--model", "oral_1cmt").code == 2  # ...not for this model
 
 
 def test_unknown_model_is_a_clear_error(tmp_path: Path) -> None:
@@ -147,11 +192,146 @@ def test_user_model_file_is_resolved_and_its_errors_reported(tmp_path: Path) -> 
 
 def test_missing_data_file_and_bad_arguments(tmp_path: Path) -> None:
     assert run("fit", str(tmp_path / "none.csv"), "--model", "oral_1cmt").code == 2
-    assert run("fit", "x.csv", "--model", "oral_1cmt", "--method", "saem").code == 2
+    unknown = run("fit", "theo_sd", "--model", "oral_1cmt", "--method", "nope", "--out", str(tmp_path / "o"))
+    assert unknown.code == 2 and "unknown method 'nope'" in unknown.stderr
+    assert not (tmp_path / "o").exists()
     assert run().code == 2
 
 
+# ------------------------------------------------ never overwrite a good result
+def test_existing_result_is_kept_without_force(theo_fit: Run) -> None:
+    before = (theo_fit.out / "results.json").read_bytes()
+    again = run("fit", "theo_sd", "--model", "oral_1cmt", "--error", "add", "--out", str(theo_fit.out))
+    assert again.code == 2 and "holds a complete result" in again.stderr and "--force" in again.stderr
+    assert (theo_fit.out / "results.json").read_bytes() == before
+
+
+def test_force_replaces_the_result(copy_of_fit: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    saved = load_fit(copy_of_fit)  # the estimation is not under test here: reuse the module's fit
+    monkeypatch.setattr("estimation.fit.fit", lambda *args, **kwargs: saved)
+    forced = run("fit", "theo_sd", "--model", "oral_1cmt", "--error", "add", "--no-plots", "--force",
+                 "--quiet", "--out", str(copy_of_fit))
+    assert forced.code == 0, forced.stderr
+    assert "--no-plots" in json.loads((copy_of_fit / "run.json").read_text())["command"]
+    without_plots = [f for f in FOLDER if f not in ("plots", "report.html")]
+    assert sorted(p.name for p in copy_of_fit.iterdir()) == without_plots
+    assert forced.stdout.startswith("oral_1cmt FOCE-I: OFV ")  # --quiet: one line
+    with_checks = run("fit", "theo_sd", "--model", "oral_1cmt", "--error", "add", "--vpc", "--force",
+                      "--quiet", "--out", str(copy_of_fit))
+    assert with_checks.code == 0, with_checks.stderr
+    plots = sorted(p.name for p in (copy_of_fit / "plots").iterdir())
+    assert plots == sorted([*PLOTS, "pcvpc.png", "vpc.png"])
+
+
+def test_failed_fit_keeps_the_previous_result(copy_of_fit: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def explode(*args: object, **kwargs: object) -> None:
+        raise FloatingPointError("the objective is not finite")
+
+    monkeypatch.setattr("estimation.fit.fit", explode)
+    before = (copy_of_fit / "results.json").read_bytes()
+    failed = run("fit", "theo_sd", "--model", "oral_1cmt", "--force", "--out", str(copy_of_fit))
+    assert failed.code == 1
+    assert "the fit failed: FloatingPointError: the objective is not finite" in failed.stderr
+    assert (copy_of_fit / "results.json").read_bytes() == before
+    log = (copy_of_fit.parent / "out.failed" / "fit.log").read_text()
+    assert "Traceback" in log and "FloatingPointError" in log
+    assert not (copy_of_fit.parent / "out.failed" / "results.json").exists()
+
+
+def test_interrupted_fit_publishes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupt(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("estimation.fit.fit", interrupt)
+    result = run("fit", "theo_sd", "--model", "oral_1cmt", "--out", str(tmp_path / "out"))
+    assert result.code == 130 and "interrupted" in result.stderr
+    assert not (tmp_path / "out").exists()
+    assert "interrupted by the user" in (tmp_path / "out.failed" / "fit.log").read_text()
+
+
+# ------------------------------------------------------------------------ vpc
+def test_vpc_adds_checks_to_the_folder_and_report(copy_of_fit: Path) -> None:
+    result = run("vpc", str(copy_of_fit), "--n", "20", "--seed", "3", "--quiet")
+    assert result.code == 0, result.stderr
+    assert {"vpc.png", "pcvpc.png"} <= {p.name for p in (copy_of_fit / "plots").iterdir()}
+    observed = pd.read_csv(copy_of_fit / "vpc_observed.csv")
+    assert set(observed["percentile"]) == {5, 50, 95}
+    table = pd.read_csv(copy_of_fit / "table.csv")
+    first = observed[(observed["bin"] == observed["bin"].min()) & (observed["percentile"] == 50)].iloc[0]
+    in_bin = table[(table["TIME"] >= first["bin_lo"]) & (table["TIME"] < first["bin_hi"])]["DV"]  # [lo, hi)
+    assert first["value"] == pytest.approx(in_bin.median(), rel=1e-12)  # observed median of the first bin
+    report = (copy_of_fit / "report.html").read_text()
+    assert "alt='vpc'" in report and "alt='pcvpc'" in report
+    assert report.index("alt='gof'") < report.index("alt='vpc'") < report.index("alt='pcvpc'")
+
+
+def test_vpc_of_a_folder_without_results(tmp_path: Path) -> None:
+    result = run("vpc", str(tmp_path))
+    assert result.code == 2 and "no complete result" in result.stderr
+    assert run("vpc", str(tmp_path), "--bins", "0,x").code == 2
+
+
+# ------------------------------------------------------------------- simulate
+def test_simulate_typical_predictions_match_the_bateman_function(tmp_path: Path) -> None:
+    design = tmp_path / "regimen.csv"
+    design.write_text("ID,TIME,AMT,DV,WT\n1,0,320,.,70\n1,1,.,.,70\n1,4,.,.,70\n1,12,.,.,70\n"
+                      "2,0,100,.,90\n2,24,.,.,90\n")
+    out = tmp_path / "pred.csv"
+    result = run("simulate", str(design), "--model", "oral_1cmt", "--param", "tcl=1.2", "--out", str(out))
+    assert result.code == 0, result.stderr
+    table = pd.read_csv(out)
+    assert len(table) == 6 and table["DV"].isna().all()
+    ka, cl, v = np.exp([0.45, 1.2, 3.45])  # oral_1cmt typical values (tka, tcl, tv), tcl set to 1.2
+    k = cl / v
+    dose = np.where(table["ID"] == 1, 320.0, 100.0)
+    t = table["TIME"].to_numpy()
+    bateman = dose * ka / (v * (ka - k)) * (np.exp(-k * t) - np.exp(-ka * t))
+    np.testing.assert_allclose(table["Cc"], bateman, rtol=1e-9, atol=1e-12)
+    again = run("simulate", str(design), "--model", "oral_1cmt", "--out", str(out))
+    assert again.code == 2 and "--force" in again.stderr
+
+
+def test_simulate_with_variability_is_the_population_simulator(tmp_path: Path) -> None:
+    from estimation.data import read_nonmem
+    from estimation.simulation import simulate_observations
+
+    out = tmp_path / "sim.csv"
+    result = run("simulate", "theo_sd", "--model", "oral_1cmt", "--variability", "full", "--n", "3",
+                 "--seed", "11", "--out", str(out))
+    assert result.code == 0, result.stderr
+    table = pd.read_csv(out)
+    assert list(table["REP"].unique()) == [1, 2, 3] and len(table) == 3 * 144
+    first = table[table["REP"] == 1]
+    truth = simulate_observations(get("oral_1cmt"), read_nonmem(example_path("theo_sd")), seed=11)
+    observed = first["EVID"] == 0
+    pd.testing.assert_series_equal(first.loc[observed, "DV"].reset_index(drop=True),
+                                   truth.loc[truth["EVID"] == 0, "DV"].reset_index(drop=True), rtol=1e-10)
+    iiv = tmp_path / "iiv.csv"
+    assert run("simulate", "theo_sd", "--model", "oral_1cmt", "--variability", "iiv",
+               "--out", str(iiv)).code == 0
+    iiv_table = pd.read_csv(iiv)
+    obs = iiv_table["EVID"] == 0
+    pd.testing.assert_series_equal(iiv_table.loc[obs, "DV"], iiv_table.loc[obs, "Cc"], check_names=False)
+
+
+def test_simulate_bad_parameter_names_the_known_ones(tmp_path: Path) -> None:
+    bad = run("simulate", "theo_sd", "--model", "oral_1cmt", "--param", "tcx=1",
+              "--out", str(tmp_path / "s.csv"))
+    assert bad.code == 2 and "tcx" in bad.stderr and "'tcl'" in bad.stderr
+    assert run("simulate", "theo_sd", "--model", "oral_1cmt", "--param", "tcl", "--out",
+               str(tmp_path / "s.csv")).code == 2
+    assert not (tmp_path / "s.csv").exists()
+
+
 # ------------------------------------------------------------ other commands
+def test_check_prints_the_summary() -> None:
+    result = run("check", "theo_sd", "--model", "oral_1cmt")
+    assert result.code == 0
+    assert "12 subjects, 144 records" in result.stdout
+    assert "observations used (EVID 0, MDV 0)            132" in result.stdout
+    assert "valid dataset for model 'oral_1cmt'" in result.stdout
+
+
 def test_models_command_lists_the_library() -> None:
     result = run("models")
     assert result.code == 0
@@ -161,13 +341,28 @@ def test_models_command_lists_the_library() -> None:
     assert "oral_2cmt" in oral.stdout and "iv_1cmt" not in oral.stdout
 
 
-def test_help_shows_examples() -> None:
-    result = run("fit", "--help")
-    assert result.code == 0
-    assert "popkin fit estimation/examples/theo_sd.csv --model oral_1cmt" in result.stdout
+def test_every_command_has_help_with_examples() -> None:
+    commands = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    assert {"fit", "vpc", "simulate", "check", "models"} <= set(commands)
+    for name in ("fit", "vpc", "simulate", "check", "models"):
+        result = run(name, "--help")
+        assert result.code == 0 and "examples:" in result.stdout and f"popkin {name}" in result.stdout
+    assert "popkin fit estimation/examples/theo_sd.csv --model oral_1cmt" in run("fit", "--help").stdout
+    for module in OPTIONAL_COMMAND_MODULES:  # e.g. popkin.scaleout_cli: wired in when installed
+        if importlib.util.find_spec(module) is not None:
+            extra = argparse.ArgumentParser().add_subparsers()
+            importlib.import_module(module).add_subcommands(extra)
+            assert set(extra.choices) <= set(commands)
 
 
 def test_error_option_keeps_the_models_starting_values() -> None:
     model = get("oral_1cmt")  # Combined(add=0.7, prop=0.1)
-    assert _carry_over(Additive(), model) == Additive(0.7)
-    assert _carry_over(Exponential(), model) == Exponential(0.1)
+    assert carry_over(Additive(), model) == Additive(0.7)
+    assert carry_over(Exponential(), model).initial == (0.1,)
+
+
+def test_installed_entry_point() -> None:
+    popkin = Path(sys.executable).parent / "popkin"  # the console script of `pip install -e .`
+    done = subprocess.run([str(popkin), "check", "theo_sd"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "Dataset theo_sd.csv: 12 subjects, 144 records" in done.stdout

@@ -1,0 +1,245 @@
+"""What the commands read from their arguments: the model, the dataset, exit statuses.
+
+Examples
+--------
+>>> resolve_model("iv_2cmt").title
+'iv_2cmt'
+>>> model_with_error("oral_1cmt", "add").error
+Additive(add=0.7, name='add_sd')
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from estimation.data import Dataset
+    from estimation.error_models import ErrorModel
+    from estimation.population import PopulationModel
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130
+
+
+class InputError(Exception):
+    """A bad model, dataset or option: the message is shown to the user (exit status 2)."""
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> int:
+    """Print ``popkin: error: message`` on stderr and return ``code``.
+
+    Examples
+    --------
+    >>> fail("no data file 'x.csv'")
+    2
+    """
+    print(f"popkin: error: {message}", file=sys.stderr)
+    return code
+
+
+def warn(message: str) -> None:
+    """Print ``popkin: warning: message`` on stderr.
+
+    Examples
+    --------
+    >>> warn("the fit did not converge")
+    """
+    print(f"popkin: warning: {message}", file=sys.stderr)
+
+
+def resolve_model(spec: str) -> PopulationModel:
+    """A library model by name, or a user model from ``path/to/file.py:NAME``.
+
+    Examples
+    --------
+    >>> resolve_model("oral_1cmt").space.theta_names
+    ('tka', 'tcl', 'tv')
+    """
+    from model_library import get, load_user_model
+
+    if ":" in spec or spec.endswith(".py"):
+        return load_user_model(spec)
+    return get(spec)
+
+
+def absolute_model_spec(spec: str) -> str:
+    """``spec`` with the path of a model file made absolute (library names unchanged), so that a
+    results folder can rebuild its model from any directory.
+
+    Examples
+    --------
+    >>> absolute_model_spec("oral_1cmt")
+    'oral_1cmt'
+    >>> absolute_model_spec("models.py:mine") == f"{Path('models.py').resolve()}:mine"
+    True
+    """
+    if ":" not in spec and not spec.endswith(".py"):
+        return spec
+    path, sep, name = spec.rpartition(":") if ":" in spec else (spec, "", "")
+    return f"{Path(path).expanduser().resolve()}{sep}{name}"
+
+
+def model_with_error(spec: str, error: str | None = None) -> PopulationModel:
+    """:func:`resolve_model`, with its residual error replaced by ``error`` (add, prop, comb, exp).
+
+    The new error model starts from the model's own values where the names match.
+
+    Raises
+    ------
+    InputError
+        Unknown model, bad model file, unknown error model.
+
+    Examples
+    --------
+    >>> model_with_error("iv_1cmt", "prop").space.sigma_names
+    ('prop_sd',)
+    """
+    from estimation.error_models import error_model_from_name
+    from model_library import ModelLibraryError
+
+    try:
+        model = resolve_model(spec)
+        if error:
+            model = model.with_error(carry_over(error_model_from_name(error), model))
+    except (ModelLibraryError, ValueError) as exc:
+        raise InputError(f"model {spec!r}: {exc}" if spec not in str(exc) else str(exc)) from exc
+    return model
+
+
+def carry_over(new: ErrorModel, model: PopulationModel) -> ErrorModel:
+    """``new`` error model starting from the model's own values where names match.
+
+    A proportional SD also starts an exponential error (both are relative errors).
+
+    Examples
+    --------
+    >>> from estimation.error_models import Exponential
+    >>> from model_library import get
+    >>> carry_over(Exponential(), get("oral_1cmt")).initial  # from Combined(add=0.7, prop=0.1)
+    (0.1,)
+    """
+    old = model.error_models[0]
+    values = dict(zip(old.parameter_names, old.initial, strict=True))
+    if "prop_sd" in values:
+        values.setdefault("exp_sd", values["prop_sd"])
+    for name in new.parameter_names:
+        if name in values:
+            new = new.with_parameter(name, values[name])
+    return new
+
+
+def data_path(text: str) -> Path:
+    """The data file: a path, or the name of a bundled example dataset (``theo_sd``).
+
+    Raises
+    ------
+    InputError
+        No such file or example.
+
+    Examples
+    --------
+    >>> data_path("theo_sd").name
+    'theo_sd.csv'
+    """
+    path = Path(text).expanduser()
+    if path.is_file():
+        return path.resolve()
+    from estimation.data import example_names, example_path
+
+    if text.removesuffix(".csv") in example_names():
+        return example_path(text.removesuffix(".csv")).resolve()
+    raise InputError(f"no data file {text!r}")
+
+
+def read_dataset(path: Path, model: PopulationModel | None = None, *, drop: Sequence[str] = (),
+                 design: bool = False) -> tuple[Dataset, list[str]]:
+    """Read and validate a NONMEM-format file, and check it against ``model``.
+
+    Parameters
+    ----------
+    path
+        The CSV file.
+    model
+        When given: dose compartments and covariates are checked against it.
+    drop
+        Columns to ignore.
+    design
+        Accept a missing DV column or missing DV values (a simulation design): they are read as 0.
+
+    Returns
+    -------
+    dataset, warnings
+        The dataset and the data warnings raised while reading it.
+
+    Raises
+    ------
+    InputError
+        With the row, column and value at fault.
+
+    Examples
+    --------
+    >>> data, warnings = read_dataset(data_path("theo_sd"), resolve_model("oral_1cmt"))
+    >>> data.n_subjects, warnings
+    (12, [])
+    """
+    import pandas as pd
+
+    from compartments.events import EventError
+    from estimation.data import DataError, read_nonmem
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            source: Path | pd.DataFrame = path
+            if design:
+                source = _design_frame(path)
+            data = read_nonmem(source, drop=drop)
+            if model is not None:
+                data.check_model(model.structure)
+        if model is not None:
+            missing = [c for c in model.covariate_names if c not in data.covariates]
+            if missing:
+                raise DataError(
+                    f"{path.name}: model {model.title!r} uses covariates {missing} that are not columns of "
+                    f"the data; the covariate columns are {list(data.covariates) or 'none'}"
+                )
+    except (DataError, EventError, ValueError, OSError) as exc:
+        prefix = f"{path.name}: " if design and path.name not in str(exc) else ""
+        raise InputError(f"invalid dataset: {prefix}{exc}") from exc
+    return data, [str(w.message) for w in caught]
+
+
+def _design_frame(path: Path) -> object:
+    """A simulation design as a DataFrame with DV present (missing DV read as 0).
+
+    Row ``k`` of the frame is data line ``k`` of the file (comment and blank lines dropped).
+    """
+    frame, missing = _raw_design(path)
+    dv = next((c for c in frame.columns if c.strip().upper() == "DV"), "DV")
+    frame[dv] = frame[dv].mask(missing, "0") if dv in frame.columns else "0"
+    return frame
+
+
+def design_missing_dv(path: Path) -> object:
+    """Per data line of a design file: whether its DV is missing (a boolean array).
+
+    Examples
+    --------
+    >>> design_missing_dv(data_path("theo_sd")).sum()
+    np.int64(0)
+    """
+    return _raw_design(path)[1].to_numpy()
+
+
+def _raw_design(path: Path) -> tuple[object, object]:
+    import pandas as pd
+
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, comment="#", skip_blank_lines=True)
+    dv = next((c for c in frame.columns if c.strip().upper() == "DV"), None)
+    if dv is None:
+        return frame, pd.Series(True, index=frame.index)
+    return frame, frame[dv].str.strip().isin(["", ".", "NA", "NaN", "nan"])
