@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import sympy as sp
 
 from compartments.graph import TIME, Model
+from compartments.linear_spectrum import eigenvalue_function, spectral_blocks
 from compartments.symbolic import (
     ClosedForm,
     SymbolicSystem,
@@ -46,7 +47,11 @@ class CompiledModel:
     ----------
     kind
         ``"closed_form"`` (one-compartment linear, exact), ``"linear"`` (other
-        linear graphs, matrix exponential) or ``"ode"`` (diffrax integration).
+        linear graphs: sum of exponentials when ``linear_eigenvalues`` is set, see
+        :mod:`compartments.linear_spectrum`, else the matrix exponential) or ``"ode"``
+        (diffrax integration).
+    linear_eigenvalues
+        Closed-form eigenvalues ``p -> (n,)`` of the linear system matrix, or ``None``.
     """
 
     model: Model
@@ -103,23 +108,6 @@ class CompiledModel:
         return jnp.asarray([float(values[n]) for n in self.param_names], dtype=jnp.float64)
 
 
-def symbolic_eigenvalues(K: sp.Matrix, max_ops: int = 400) -> sp.Matrix | None:
-    """Real eigenvalues of a small linear system matrix in closed form, or None.
-
-    Used by the spectral (Sylvester) propagator of linear multi-compartment models;
-    None when sympy finds no compact real closed form (e.g. a general cubic).
-    """
-    if K.shape[0] > 3:
-        return None
-    try:
-        values = K.eigenvals(multiple=True)
-    except (NotImplementedError, sp.PolynomialError):
-        return None
-    if len(values) != K.shape[0] or any(v.has(sp.I) or sp.count_ops(v) > max_ops for v in values):
-        return None
-    return sp.Matrix(values)
-
-
 @lru_cache(maxsize=128)
 def compile_model(model: Model) -> CompiledModel:
     """Build and compile ``model`` (cached per model).
@@ -145,7 +133,8 @@ def compile_model(model: Model) -> CompiledModel:
         kind = "linear"
     else:
         kind = "ode"
-    eigenvalues = symbolic_eigenvalues(K) if kind == "linear" else None
+    blocks = spectral_blocks(K) if kind == "linear" else None
+    linear_fn = None if K is None else _lambdify([p], K, (n, n))
     closed_fn = closed_der = None
     if closed is not None:
         cargs = [list(closed.a0), list(closed.r), closed.dt, p]
@@ -160,8 +149,8 @@ def compile_model(model: Model) -> CompiledModel:
         sensitivity_rhs=_lambdify([A, S, p, TIME], system.sensitivity_rhs, (n, m)),
         outputs=_lambdify([A, p, TIME], system.outputs, (len(model.outputs),)),
         dose_parameters=_lambdify([p], dose, (n, 4)),
-        linear_matrix=None if K is None else _lambdify([p], K, (n, n)),
-        linear_eigenvalues=None if eigenvalues is None else _lambdify([p], eigenvalues, (n,)),
+        linear_matrix=linear_fn,
+        linear_eigenvalues=None if blocks is None else eigenvalue_function(blocks, linear_fn),
         closed_form=closed_fn,
         closed_form_derivative=closed_der,
     )

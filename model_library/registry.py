@@ -12,14 +12,15 @@ Examples
 >>> from model_library import get, search
 >>> get("oral_1cmt").structure.compartment_names
 ('depot', 'central')
->>> [info.name for info in search("2cmt")]
-['iv_2cmt', 'oral_2cmt']
+>>> [info.name for info in search("2cmt", "first-order-absorption")]
+['oral_2cmt', 'oral_2cmt_lag']
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import inspect
 import re
 import sys
 from collections.abc import Callable
@@ -193,13 +194,27 @@ def get(name: str, **options: Any) -> PopulationModel:
     return model
 
 
+def documentation(name: str) -> str:
+    """The documentation of model ``name``: its factory's docstring, dedented.
+
+    Examples
+    --------
+    >>> documentation("iv_1cmt").splitlines()[0]
+    'One-compartment model with intravenous bolus or infusion (NONMEM ADVAN1 TRANS2).'
+    """
+    entry = _REGISTRY.get(name)
+    if entry is None:
+        get(name)  # raises with the list of names
+    return inspect.cleandoc(entry.factory.__doc__ or "") if entry else ""
+
+
 def list_models() -> list[ModelInfo]:
     """All registered models as ``(name, tags, description)``, sorted by name.
 
     Examples
     --------
     >>> [m.name for m in list_models()][:3]
-    ['infusion_1cmt', 'iv_1cmt', 'iv_2cmt']
+    ['infusion_1cmt', 'iv_1cmt', 'iv_1cmt_effect_cmt_emax']
     """
     return [_REGISTRY[n].info for n in sorted(_REGISTRY)]
 
@@ -209,10 +224,10 @@ def search(*tags: str) -> list[ModelInfo]:
 
     Examples
     --------
-    >>> [m.name for m in search("oral")]
-    ['oral_1cmt', 'oral_2cmt']
-    >>> [m.name for m in search("iv", "1cmt")]
-    ['infusion_1cmt', 'iv_1cmt']
+    >>> [m.name for m in search("oral", "linear", "2cmt")]
+    ['oral_2cmt', 'oral_2cmt_lag', 'zero_order_2cmt']
+    >>> [m.name for m in search("iv", "1cmt", "linear", "pk")][:3]
+    ['infusion_1cmt', 'iv_1cmt', 'iv_1cmt_effect_cmt_emax']
     """
     wanted = {t.lower() for t in tags}
     return [info for info in list_models() if wanted <= set(info.tags)]

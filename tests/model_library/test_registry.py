@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,15 +10,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import sympy as sp
 
 from compartments.simulate import simulate
 from estimation.data import read_nonmem
-from estimation.error_models import Additive, Combined, Proportional
+from estimation.error_models import Additive, Proportional
 from estimation.population import PopulationModel
 from model_library import (
     ModelInfo,
     ModelLibraryError,
+    documentation,
     get,
     list_models,
     load_user_model,
@@ -27,11 +26,19 @@ from model_library import (
     search,
     unregister,
 )
+from model_library.naming import check_model
 
-BUILTIN = ("infusion_1cmt", "iv_1cmt", "iv_2cmt", "oral_1cmt", "oral_2cmt")
+BUILTIN = ("infusion_1cmt", "iv_1cmt", "iv_2cmt", "iv_3cmt", "oral_1cmt", "oral_2cmt", "oral_3cmt")
 ALL_MODELS = [m.name for m in list_models()]  # collected before any test registers more
-COMPARTMENT_NAME = re.compile(r"^(depot|central|peripheral\d+|transit\d+|effect)$")
-SIGMA_NAMES = {"add_sd", "prop_sd", "exp_sd"}
+#: the issue's catalogue: every kind of model it asks for, by registry name
+REQUIRED = {
+    "iv_1cmt", "infusion_1cmt", "oral_1cmt", "iv_2cmt", "oral_2cmt", "iv_3cmt", "oral_3cmt",
+    "oral_1cmt_lag", "oral_2cmt_lag", "zero_order_1cmt", "zero_order_2cmt", "transit_1cmt",
+    "transit_analytic_1cmt", "parallel_1cmt", "iv_1cmt_mm", "oral_1cmt_mm", "iv_1cmt_mixed",
+    "iv_1cmt_tmdd", "iv_1cmt_tmdd_qss", "iv_1cmt_emax", "iv_1cmt_sigmoid_emax",
+    "iv_1cmt_linear_effect", "iv_1cmt_effect_cmt_emax", "iv_1cmt_idr1", "iv_1cmt_idr2",
+    "iv_1cmt_idr3", "iv_1cmt_idr4", "iv_1cmt_friberg",
+}
 
 
 @pytest.fixture
@@ -60,10 +67,17 @@ def test_builtin_models_are_listed_with_tags_and_descriptions() -> None:
         assert "pk" in info.tags
 
 
+def test_the_library_has_every_model_the_issue_lists() -> None:
+    assert REQUIRED <= set(ALL_MODELS), sorted(REQUIRED - set(ALL_MODELS))
+
+
 def test_search_by_tags() -> None:
-    assert [m.name for m in search("oral")] == ["oral_1cmt", "oral_2cmt"]
+    assert [m.name for m in search("oral", "first-order-absorption", "linear", "1cmt")] == [
+        "oral_1cmt", "oral_1cmt_lag", "parallel_1cmt"]
     assert [m.name for m in search("IV", "2cmt")] == ["iv_2cmt"]
-    assert {m.name for m in search("infusion")} >= {"iv_1cmt", "infusion_1cmt", "iv_2cmt"}
+    assert {m.name for m in search("infusion")} >= {"iv_1cmt", "infusion_1cmt", "iv_2cmt", "iv_3cmt"}
+    assert [m.name for m in search("tmdd")] == ["iv_1cmt_tmdd", "iv_1cmt_tmdd_qss"]
+    assert len(search("pkpd")) == 9 and all("pd" in m.tags for m in search("pkpd"))
     assert search("no-such-tag") == []
 
 
@@ -180,49 +194,45 @@ def test_load_user_model_errors(tmp_path: Path, scratch_names: list[str]) -> Non
 
 # ------------------------------------------------ conventions of every library model
 @pytest.mark.parametrize("name", ALL_MODELS)
-def test_every_model_builds_with_lognormal_iiv_and_design_names(name: str) -> None:
+def test_every_model_follows_the_naming_conventions(name: str) -> None:
+    """model_library.naming's rules (DESIGN.md names made precise), on every library model."""
     model = get(name)
     assert isinstance(model, PopulationModel)
-    assert model.title == name
-    structure = model.structure
-    structure.validate()
-    for comp in structure.compartment_names:
-        assert COMPARTMENT_NAME.match(comp), f"{name}: compartment {comp!r} breaks DESIGN.md names"
-    assert "central" in structure.compartment_names
-    assert structure.output_names[0] == "Cc"
-    central_volume = structure.get_compartment("central").volume
-    assert structure.outputs[0].expression == sp.Symbol("central", real=True) / central_volume
-    space = model.space
-    params = model.compiled.param_names
-    assert len(space.eta_names) == len(params)
-    # log-normal IIV on every structural parameter: P = exp(tp + eta_p)
-    for p in params:
-        expr = model.individual_expressions[p]
-        symbols = {s.name: s for s in expr.free_symbols}
-        theta, eta = f"t{p.lower()}", f"eta_{p.lower()}"
-        assert set(symbols) == {theta, eta}, f"{name}: {p} = {expr}"
-        assert expr == sp.exp(symbols[theta] + symbols[eta]), f"{name}: {p} = {expr}"
-        assert theta in space.theta_names and eta in space.eta_names
+    model.structure.validate()
+    assert check_model(name, model, documentation(name)) == []
+    # the factory's default error is one of the DESIGN.md error models, with positive SDs
+    assert all(v > 0 for v in model.space.sigma_init)
+    assert all(b.matrix[0][0] > 0 for b in model.space.blocks)
     # typical values on log scale give sensible positive natural values
-    for theta in space.theta_names:
-        assert 1e-3 < math.exp(model.thetas[theta]) < 1e4
-    # default error: combined, with the DESIGN.md parameter names
-    assert isinstance(model.error, Combined)
-    assert set(space.sigma_names) <= SIGMA_NAMES
-    assert all(v > 0 for v in space.sigma_init)
-    assert all(len(b.names) == 1 and b.matrix[0][0] > 0 for b in space.blocks)
+    for theta in model.space.theta_names:
+        assert 1e-3 < math.exp(model.thetas[theta]) < 1e4, theta
+
+
+def test_naming_check_reports_each_violation() -> None:
+    model = get("oral_1cmt")
+    bad = PopulationModel(
+        model.structure.renamed("OralModel"), parameters={"KA": "exp(ka_log)", "CL": "exp(tcl + eta_cl)",
+                                                          "V": "tv_v * exp(eta_vol)"},
+        thetas={"ka_log": 0.4, "tcl": 1.0, "tv_v": 30.0}, omega={"eta_cl": 0.1, "eta_vol": 0.1},
+        error=Additive(1.0, name="sigma"), name="OralModel")
+    problems = check_model("OralModel", bad, "One line only.")
+    expected = ["registry name 'OralModel'", "KA = exp(ka_log)", "V = tv_v*exp(eta_vol)",
+                "theta 'ka_log'", "theta 'tv_v'",
+                "residual-error parameter 'sigma'", "no 'Equations' section", "no 'References' section"]
+    for text in expected:
+        assert any(text in p for p in problems), (text, problems)
 
 
 @pytest.mark.parametrize("name", BUILTIN)
 def test_compartments_follow_nonmem_advan_numbering(name: str) -> None:
     structure = get(name).structure
     names = structure.compartment_names
+    peripherals = {"1cmt": (), "2cmt": ("peripheral1",), "3cmt": ("peripheral1", "peripheral2")}[name[-4:]]
     if name.startswith("oral"):
-        assert names[:2] == ("depot", "central")
-        assert names[2:] == (("peripheral1",) if "2cmt" in name else ())
+        assert names == ("depot", "central") + peripherals
         assert structure.get_dosing("depot") is not None
     else:
-        assert names == (("central", "peripheral1") if "2cmt" in name else ("central",))
+        assert names == ("central",) + peripherals
     assert structure.get_dosing("central") is not None
 
 
