@@ -1,10 +1,10 @@
-# Quick start: `make demo` (fit the bundled theophylline example) and `make test`.
+# Quick start: `make demo` (fit the bundled theophylline example, plots, VPC, HTML report) and `make test`.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow lint bench clean
+.PHONY: demo test test-slow lint bench clean catalogue
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -12,18 +12,24 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
+# fit theo_sd (tables, diagnostic plots, HTML report in out/), then add the VPC and pcVPC
 demo: $(STAMP)
-	$(BIN)/popkin fit estimation/examples/theo_sd.csv --model oral_1cmt --error add --out out
+	$(BIN)/popkin fit estimation/examples/theo_sd.csv --model oral_1cmt --error add --out out --force
+	$(BIN)/popkin vpc out
+	@echo "demo done: open $(CURDIR)/out/report.html in a browser"
 
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -m "not slow" tests
 
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -q -m slow tests
+	POPKIN_TEST_FULL_OPT=1 $(BIN)/python -m pytest -q -m slow tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+catalogue: $(STAMP)
+	$(BIN)/python -m model_library.catalogue docs/model_catalogue.md
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
