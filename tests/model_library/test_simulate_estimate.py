@@ -28,9 +28,10 @@ from model_library import get, list_models
 
 #: Models whose simulate-then-estimate run met the 10% criterion (session 2, measured). The
 #: others are open in the model-library issue: oral_2cmt (Q +13%), oral_2cmt_lag (Q, ALAG1
-#: ~12%), parallel_1cmt (KA +17%), iv_1cmt_mm (KM +26%) miss it on this design; the IDR,
-#: Friberg, TMDD, transit, zero-order, mixed and oral MM models have not completed a run yet.
-VALIDATED = ("iv_1cmt", "infusion_1cmt", "oral_1cmt", "oral_1cmt_lag", "iv_2cmt", "iv_3cmt", "oral_3cmt",
+#: ~12%), parallel_1cmt (KA +17%), iv_1cmt_mm (KM +26%) and iv_2cmt (Q -10.8%, at the bound)
+#: miss it on this design; the IDR, Friberg, TMDD, transit, zero-order, mixed and oral MM
+#: models have not completed a run yet.
+VALIDATED = ("iv_1cmt", "infusion_1cmt", "oral_1cmt", "oral_1cmt_lag", "iv_3cmt", "oral_3cmt",
              "iv_1cmt_emax", "iv_1cmt_sigmoid_emax", "iv_1cmt_linear_effect", "iv_1cmt_effect_cmt_emax")
 MODELS = [m.name for m in list_models() if m.name in VALIDATED]
 #: ODE models are fitted with looser (still accurate) tolerances to keep the suite's time in bounds.
