@@ -26,12 +26,13 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from estimation.atomic_file import write_atomic
 
 RUN_FILE = "run.json"
 REPLICATE_FOLDER = "replicates"
@@ -101,7 +102,7 @@ class ReplicateStore:
         """Store one replicate record (atomically; a record of the same index is replaced)."""
         if "index" not in record:
             raise ReplicateStoreError(f"a replicate record needs an 'index', got keys {sorted(record)}")
-        return _write_atomic(self.path(int(record["index"])), json.dumps(_plain(dict(record)), indent=1,
+        return write_atomic(self.path(int(record["index"])), json.dumps(_plain(dict(record)), indent=1,
                                                                          allow_nan=False))
 
     def completed(self) -> set[int]:
@@ -121,27 +122,11 @@ class ReplicateStore:
     # ----------------------------------------------------------------- outputs
     def write_json(self, name: str, content: Mapping[str, Any]) -> Path:
         """Write ``folder/name`` as JSON (NaN and infinities as null), atomically."""
-        return _write_atomic(self.folder / name, json.dumps(_plain(dict(content)), indent=1, allow_nan=False))
+        return write_atomic(self.folder / name, json.dumps(_plain(dict(content)), indent=1, allow_nan=False))
 
     def write_csv(self, name: str, frame: pd.DataFrame) -> Path:
         """Write ``folder/name`` as CSV, atomically."""
-        return _write_atomic(self.folder / name, frame.to_csv(index=False))
-
-
-def _write_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` to a temporary file next to ``path``, then rename it over ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+        return write_atomic(self.folder / name, frame.to_csv(index=False))
 
 
 def _plain(value: Any) -> Any:

@@ -20,7 +20,6 @@ import io
 import math
 import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +28,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from estimation.atomic_file import write_atomic
 from estimation.results import FitResult
 
 #: captions of the figures of :func:`estimation.plots.diagnostic_figures`, by name
@@ -159,19 +159,7 @@ def write_report(result: FitResult, path: str | os.PathLike[str], images: Mappin
     PosixPath('out/report.html')
     """
     text = report_html(result, images, **options)  # type: ignore[arg-type]
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".report-", suffix=".html")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, text)
 
 
 # ---------------------------------------------------------------- sections

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import numpy as np
 import pandas as pd
 import sympy as sp
 
+from estimation.atomic_file import write_atomic
 from estimation.covariance import covariance_step
 from estimation.data import Dataset
 from estimation.evaluator import Evaluator
@@ -177,18 +177,7 @@ class FitResult:
         """Write JSON atomically (temporary file, then rename)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".results-", suffix=".json")
-        try:
-            with os.fdopen(fd, "w") as handle:
-                json.dump(_json_safe(self.to_json_dict()), handle, indent=1, allow_nan=False)
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return write_atomic(path, json.dumps(_json_safe(self.to_json_dict()), indent=1, allow_nan=False))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> FitResult:

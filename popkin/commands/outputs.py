@@ -10,12 +10,12 @@ Examples
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from estimation.atomic_file import write_atomic
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -106,18 +106,7 @@ def write_bytes_atomic(content: bytes, path: Path) -> Path:
     >>> write_bytes_atomic(b"x", Path(tempfile.mkdtemp()) / "a.bin").read_bytes()
     b'x'
     """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, content)
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:
