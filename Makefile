@@ -23,7 +23,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow" tests
 
 test-slow: $(STAMP)
-	POPKIN_TEST_FULL_OPT=1 $(BIN)/python -m pytest -q -m slow tests
+	POPKIN_TEST_FULL_OPT=1 $(BIN)/python -m pytest -v -m slow tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

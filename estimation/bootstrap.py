@@ -94,7 +94,7 @@ def resample_subjects(data: Dataset, rng: np.random.Generator, strata: str | Non
 
 
 def bootstrap_replicate(index: int, model: PopulationModel, data: Dataset, method: Method, seed: int,
-                        strata: str | None) -> dict[str, Any]:
+                        strata: str | None, output_column: str | None = None) -> dict[str, Any]:
     """Run replicate ``index`` (on a worker): resample, refit, return its record.
 
     Errors of the resampling or the fit are caught and returned in the record
@@ -110,7 +110,7 @@ def bootstrap_replicate(index: int, model: PopulationModel, data: Dataset, metho
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the original data's warnings were shown already
             sample = read_nonmem(frame)
-        result = fit(process_model(model), sample, method)
+        result = fit(process_model(model), sample, method, output_column=output_column)
         record.update(status="ok", converged=bool(result.converged), message=result.message,
                       ofv=float(result.ofv), iterations=result.iterations,
                       estimates={**result.theta, **result.omega, **result.sigma})
@@ -288,7 +288,8 @@ def bootstrap(
                 "start": model_settings(start_model), "data": data_fingerprint(dataset)}
     store = ReplicateStore(folder, "bootstrap", settings, resume=resume)
     with dask_client(client, scheduler, workers) as dask:
-        run_replicates(dask, bootstrap_replicate, range(n), (start_model, dataset, method, seed, strata),
+        run_replicates(dask, bootstrap_replicate, range(n),
+                       (start_model, dataset, method, seed, strata, result.output_column),
                        store, label="bootstrap", progress=progress)
     boot = BootstrapResult(estimates=estimates, replicates=replicate_frame(store.records(), estimates),
                            level=level, folder=folder)

@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from compartments.jax_config import release_compiled_programs
 from compartments.propagators import OdeOptions
 from compartments.solve import Layout
 from estimation.methods import Method
@@ -44,22 +45,23 @@ class _Compiled(NamedTuple):
 def _compiled(model: PopulationModel, method: Method, options: OdeOptions, layout: Layout) -> _Compiled:
     space = model.space
     sm = SubjectModel(model, layout, options)
-    per_subject = jax.vmap(subject_objective(sm, method), in_axes=(None, 0, 0))
+    per_subject = jax.vmap(subject_objective(sm, method), in_axes=(None, 0, 0, None))
+    converged = method.inner_max_iter
 
     def natural_of(u: Array, natural_fixed: Array) -> Array:
         return space.from_unconstrained(u, natural_fixed)
 
     def total_u(u: Array, natural_fixed: Array, etas: Array, data) -> tuple[Array, tuple[Array, Array]]:  # type: ignore[no-untyped-def]
-        res = per_subject(natural_of(u, natural_fixed), etas, data)
+        res = per_subject(natural_of(u, natural_fixed), etas, data, converged)
         total = jnp.sum(res.ofv)
-        return total, (total, res.eta)
+        return total, (total, res.eta, res.ofv)
 
     def value_and_grad(u, natural_fixed, etas, data):  # type: ignore[no-untyped-def]
-        grad, (total, eta_hat) = jax.jacfwd(total_u, has_aux=True)(u, natural_fixed, etas, data)
-        return total, grad, eta_hat
+        grad, (total, eta_hat, ofv_i) = jax.jacfwd(total_u, has_aux=True)(u, natural_fixed, etas, data)
+        return total, grad, eta_hat, ofv_i
 
     def scores(natural, etas, data):  # type: ignore[no-untyped-def]
-        return jax.jacfwd(lambda x: per_subject(x, etas, data).ofv)(natural)
+        return jax.jacfwd(lambda x: per_subject(x, etas, data, converged).ofv)(natural)
 
     return _Compiled(
         value_and_grad=jax.jit(value_and_grad), per_subject=jax.jit(per_subject),
@@ -82,11 +84,12 @@ class Evaluator:
     options: OdeOptions = field(default_factory=OdeOptions)
 
     def __post_init__(self) -> None:
+        release_compiled_programs()
         self.space = self.problem.model.space
         self.natural_fixed = jnp.asarray(self.space.natural_init())
         # the compiled objective depends only on the method's objective options
         self.objective_method = replace(self.method, max_iter=0, gtol=0.0, ftol=0.0, edm_tol=0.0,
-                                        covariance=None)
+                                        covariance=None, zero_eta_start=False)
         self._fn = _compiled(self.problem.model, self.objective_method, self.options, self.problem.layout)
         self.subject_model = self._fn.subject_model
         self.data = subject_data(self.problem)
@@ -101,14 +104,23 @@ class Evaluator:
         return np.zeros((self.problem.n_subjects, self.n_eta))
 
     def value_and_grad(self, u: np.ndarray, etas: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-        """Total OFV, its exact gradient in ``u`` and the eta modes."""
-        total, grad, eta_hat = self._fn.value_and_grad(
-            jnp.asarray(u), self.natural_fixed, jnp.asarray(etas), self.data)
-        return float(total), np.asarray(grad), np.asarray(eta_hat)
+        """Total OFV, its exact gradient in ``u`` and the eta modes (searched from ``etas``)."""
+        total, grad, eta_hat, _ = self.value_grad_subjects(u, etas)
+        return total, grad, eta_hat
 
-    def per_subject(self, natural: np.ndarray, etas: np.ndarray) -> SubjectResult:
-        """Per-subject OFV and eta modes at natural parameters."""
-        return self._fn.per_subject(jnp.asarray(natural), jnp.asarray(etas), self.data)
+    def value_grad_subjects(self, u: np.ndarray, etas: np.ndarray
+                            ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+        """As :meth:`value_and_grad`, and each subject's OFV contribution."""
+        total, grad, eta_hat, ofv_i = self._fn.value_and_grad(
+            jnp.asarray(u), self.natural_fixed, jnp.asarray(etas), self.data)
+        return float(total), np.asarray(grad), np.asarray(eta_hat), np.asarray(ofv_i)
+
+    def per_subject(self, natural: np.ndarray, etas: np.ndarray,
+                    max_iter: int | None = None) -> SubjectResult:
+        """Per-subject OFV and eta modes at natural parameters, the modes searched from ``etas``
+        with at most ``max_iter`` Newton iterations (default ``method.inner_max_iter``)."""
+        limit = self.method.inner_max_iter if max_iter is None else int(max_iter)
+        return self._fn.per_subject(jnp.asarray(natural), jnp.asarray(etas), self.data, limit)
 
     def natural(self, u: np.ndarray) -> np.ndarray:
         """Natural parameter vector of the optimiser vector ``u``."""

@@ -2,8 +2,8 @@
 
 The outer problem (thetas, Omega, residual error) is solved by BFGS in an
 unconstrained parameterisation (log-Cholesky Omega, log SDs, logit/log maps for
-bounded thetas) with the exact gradient of the OFV; eta modes are warm-started
-from the previous evaluation.
+bounded thetas) with the exact gradient of the OFV; eta modes are searched from the
+best point's modes and from zero (``Method.zero_eta_start``).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,22 @@ from estimation.methods import FOCEI, SAEM, Method
 from estimation.population import PopulationModel
 from estimation.problem import build_problem
 from estimation.results import FitResult, build_result
+
+#: searches restarted after lower eta modes were found at the end, and the OFV decrease
+#: (OFV units) that triggers a restart
+_MAX_RESTARTS = 3
+_RESTART_OFV = 1e-3
+#: Newton iterations of the exploratory mode searches from eta = 0 (the modes kept are then
+#: polished by the warm-started searches of the next evaluation)
+_ZERO_START_NEWTON = 30
+
+
+class _Best(NamedTuple):
+    value: float
+    u: np.ndarray
+    etas: np.ndarray
+    ofv_i: np.ndarray
+    grad: np.ndarray
 
 
 @dataclass
@@ -45,6 +62,7 @@ def fit(
     ode_options: OdeOptions | None = None,
     output_column: str | None = None,
     progress: Callable[[Iteration], None] | None = None,
+    initial_etas: np.ndarray | None = None,
 ) -> FitResult:
     """Fit ``model`` to ``data`` by maximum likelihood.
 
@@ -63,6 +81,10 @@ def fit(
         Data column (1-based) choosing the output of each observation (e.g. DVID).
     progress
         Called after every outer iteration with an :class:`Iteration`.
+    initial_etas
+        Starting points of the first mode searches, subjects x etas (in the order of the
+        data's subjects and ``model.space.eta_names``), as NONMEM's ``$ETAS``; default zero.
+        E.g. ``previous.etas`` columns of an earlier fit, to resume from its modes.
 
     Returns
     -------
@@ -78,6 +100,10 @@ def fit(
     if isinstance(method, SAEM):
         from estimation.saem import fit_saem
 
+        if initial_etas is not None:
+            raise ValueError("initial_etas starts the mode searches of FO, FOCE, FOCE-I and Laplace; "
+                             "SAEM draws its own chains")
+
         return fit_saem(model, data, method, ode_options=ode_options, output_column=output_column,
                         progress=progress)
     start = time.perf_counter()
@@ -89,47 +115,82 @@ def fit(
     evaluator = Evaluator(problem, method, ode_options or OdeOptions())
     space = model.space
     u0 = space.to_unconstrained(space.natural_init())
-    state = {"etas": evaluator.initial_etas(), "best": (np.inf, u0, evaluator.initial_etas()),
-             "grad": np.zeros_like(u0)}
+    zeros = evaluator.initial_etas()
     history: list[tuple[int, float]] = []
     n_eval = {"count": 0}
 
     # scale the objective so that the first quasi-Newton step (along -gradient) has a
     # length of order one in the unconstrained parameters, whatever the size of the data
-    value0, grad0, etas0 = evaluator.value_and_grad(u0, state["etas"])
-    state["etas"] = etas0
+    start_etas = zeros if initial_etas is None else _checked_etas(initial_etas, zeros.shape, space.eta_names)
+    value0, grad0, etas0, ofv0 = evaluator.value_grad_subjects(u0, start_etas)
+    # the best point so far: OFV, parameters, eta modes, per-subject OFVs
+    state = {"best": _Best(value0, u0.copy(), etas0, ofv0, grad0) if np.isfinite(value0)
+             else _Best(np.inf, u0.copy(), zeros, np.full(len(zeros), np.inf), grad0),
+             "grad": grad0, "lowered": 0.0}
+    tolerance = max(method.gtol, 1e-3)
     scale = max(1.0, float(np.max(np.abs(grad0)))) if np.all(np.isfinite(grad0)) else 1.0
 
     def objective(u: np.ndarray) -> tuple[float, np.ndarray]:
         n_eval["count"] += 1
-        value, grad, etas = evaluator.value_and_grad(u, state["etas"])
+        # modes are warm-started from the best point so far (not from a rejected trial point)
+        value, grad, etas, ofv_i = evaluator.value_grad_subjects(u, state["best"].etas)
         if not np.isfinite(value) or not np.all(np.isfinite(grad)):
             return np.inf, np.full_like(u, np.nan)
-        state["etas"] = etas
-        if value < state["best"][0]:
-            state["best"] = (value, u.copy(), etas)
+        if value < state["best"].value:
+            state["best"] = _Best(value, u.copy(), etas, ofv_i, grad)
         state["grad"] = grad
         return value / scale, grad / scale
+
+    def modes_from_zero() -> float:
+        """Give each subject the mode searched from eta = 0 where that mode is lower; return
+        the OFV decrease."""
+        best = state["best"]
+        if not method.zero_eta_start or not np.isfinite(best.value):
+            return 0.0
+        cold = evaluator.per_subject(evaluator.natural(best.u), zeros, max_iter=_ZERO_START_NEWTON)
+        cold_ofv = np.asarray(cold.ofv)
+        lower = np.isfinite(cold_ofv) & (cold_ofv < best.ofv_i - 1e-8 * np.maximum(1.0, np.abs(best.ofv_i)))
+        if not lower.any():
+            return 0.0
+        ofv_i = np.where(lower, cold_ofv, best.ofv_i)
+        etas = np.where(lower[:, None], np.asarray(cold.eta), best.etas)
+        # the gradient at the best point is no longer known (its modes changed)
+        state["best"] = _Best(float(ofv_i.sum()), best.u, etas, ofv_i, np.full_like(best.grad, np.inf))
+        state["lowered"] += best.value - state["best"].value
+        return best.value - state["best"].value
 
     iteration = {"k": 0}
 
     def callback(u: np.ndarray) -> None:
         iteration["k"] += 1
-        value = state["best"][0]
+        value = state["best"].value
         history.append((iteration["k"], value))
         if progress is not None:
             progress(Iteration(iteration["k"], value, float(np.max(np.abs(state["grad"]))),
                                time.perf_counter() - start))
+        if np.max(np.abs(state["best"].grad)) <= tolerance:
+            raise StopIteration  # converged: the line searches beyond cannot improve the OFV
 
     if len(u0):
-        opt = scipy.optimize.minimize(
-            objective, u0, jac=True, method="BFGS", callback=callback,
-            options={"maxiter": method.max_iter, "gtol": method.gtol / scale},
-        )
-        best_value, u_best, etas = state["best"]
-        final_value, final_grad, etas = evaluator.value_and_grad(u_best, etas)
+        n_iter, u_start, restarts = 0, u0, 0
+        for round_ in range(_MAX_RESTARTS + 1):
+            restarts = round_
+            state["lowered"] = 0.0
+            opt = scipy.optimize.minimize(
+                objective, u_start, jac=True, method="BFGS", callback=callback,
+                options={"maxiter": max(1, method.max_iter - n_iter), "gtol": method.gtol / scale},
+            )
+            n_iter += int(opt.nit)
+            # lower modes found from eta = 0 where the search stopped: that point was not the
+            # optimum of its own modes; search again from there with a fresh quasi-Newton matrix
+            modes_from_zero()
+            if state["lowered"] <= _RESTART_OFV or n_iter >= method.max_iter:
+                break
+            u_start = state["best"].u
+        best = state["best"]
+        u_best = best.u
+        final_value, final_grad, etas = evaluator.value_and_grad(u_best, best.etas)
         grad_max = float(np.max(np.abs(final_grad)))
-        tolerance = max(method.gtol, 1e-3)
         # estimated distance to the minimum (as MINUIT's EDM): the OFV decrease a quasi-Newton
         # step would still bring, 1/2 g' H^-1 g with BFGS's inverse Hessian (scaled objective)
         g_scaled = final_grad / scale
@@ -138,22 +199,34 @@ def fit(
         if converged:
             message = (f"largest |dOFV/dparameter| {grad_max:.2g}, estimated distance to the minimum "
                        f"{edm:.2g} OFV units")
-        elif opt.nit >= method.max_iter:
+        elif n_iter >= method.max_iter:
             message = (f"maximum number of iterations ({method.max_iter}) reached; "
                        f"largest gradient {grad_max:.3g}")
         else:
             message = (f"optimizer stopped ({opt.message}) with largest gradient "
                        f"{grad_max:.3g} > {tolerance:g}")
-        n_iter = int(opt.nit)
+        if restarts:
+            message += (f"; restarted {restarts} time(s) after lower eta modes were found by "
+                        "searches from eta = 0")
     else:
         u_best = u0
-        final_value, final_grad, etas = evaluator.value_and_grad(u_best, state["etas"])
+        final_value, final_grad, etas = evaluator.value_and_grad(u_best, zeros)
         message, converged, n_iter, grad_max = "nothing to estimate", True, 0, 0.0
     return build_result(
         evaluator, u_best, etas, converged=converged, message=message, iterations=n_iter,
         evaluations=n_eval["count"], runtime=time.perf_counter() - start, history=history,
         gradient_max=grad_max,
     )
+
+
+def _checked_etas(etas: np.ndarray, shape: tuple[int, ...], names: tuple[str, ...]) -> np.ndarray:
+    values = np.asarray(etas, dtype=float)
+    if values.shape != shape:
+        raise ValueError(f"initial_etas: expected {shape[0]} subjects x {shape[1]} etas "
+                         f"({', '.join(names)}), got shape {values.shape}")
+    if not np.all(np.isfinite(values)):
+        raise ValueError("initial_etas: every value must be a finite number")
+    return values
 
 
 def evaluate(

@@ -32,6 +32,14 @@ class Method:
         on large datasets the gradient cannot reach ``gtol`` within the OFV's precision.
     inner_max_iter, inner_tol
         Newton iterations and gradient tolerance of the eta (mode) search.
+    zero_eta_start
+        Where the outer search stops, search each subject's mode from eta = 0 as well (30
+        Newton iterations) and keep the lower mode (as NONMEM's ``MCETA=1`` also tests
+        eta = 0); when this lowers the OFV, the search restarts from there. Without
+        it a mode warm-started at one parameter vector can stay in a secondary mode of the
+        individual objective (flip-flop absorption, saturable elimination) after the
+        parameters move on, and the fit can stop at a point whose OFV is not the OFV of
+        its own modes.
     covariance
         ``"sandwich"`` (R^-1 S R^-1, default as NONMEM), ``"r"``, ``"s"`` or ``None``.
     """
@@ -42,6 +50,7 @@ class Method:
     edm_tol: float = 1e-4
     inner_max_iter: int = 100
     inner_tol: float = 1e-9
+    zero_eta_start: bool = True
     covariance: str | None = "sandwich"
 
     name = "method"

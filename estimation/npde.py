@@ -71,7 +71,8 @@ def npde(
     ode_options
         Solver options for ODE models.
     output_column
-        Data column choosing the output of each observation (e.g. ``"DVID"``), as in the fit.
+        Data column choosing the output of each observation (e.g. ``"DVID"``); default the
+        fit's own (:attr:`FitResult.output_column`).
 
     Returns
     -------
@@ -88,7 +89,7 @@ def npde(
         raise ValueError(f"npde needs at least 2 replicates, got {n_replicates}")
     model, natural = fitted_model(result)
     dataset = design_of(result, data)
-    problem = build_problem(model, dataset, output_column=output_column)
+    problem = build_problem(model, dataset, output_column=output_column or result.output_column)
     sims = simulate_arrays(model, problem, natural, n_replicates, seed=seed, ode_options=ode_options)
     mask = problem.obs_mask
     y_obs = np.where(mask, problem.dv, 0.0)

@@ -193,12 +193,13 @@ def _value_fn(sm: SubjectModel, method: Method, natural: Array, subj: SubjectDat
 
 
 def _newton(local: Callable[[Array], Local], value: Callable[[Array], Array], eta0: Array,
-            method: Method) -> Array:
-    """Damped Newton search (expected Hessian, backtracking) for the mode of l."""
+            method: Method, max_iter: Array | int) -> Array:
+    """Damped Newton search (expected Hessian, backtracking) for the mode of l, at most
+    ``max_iter`` iterations."""
 
     def cond(state):  # type: ignore[no-untyped-def]
         _, k, done = state
-        return (k < method.inner_max_iter) & ~done
+        return (k < max_iter) & ~done
 
     def body(state):  # type: ignore[no-untyped-def]
         eta, k, _ = state
@@ -237,10 +238,12 @@ class SubjectResult(NamedTuple):
 
 def subject_objective(
     sm: SubjectModel, method: Method
-) -> Callable[[Array, Array, SubjectData], SubjectResult]:
-    """``(natural, eta_start, subject) -> SubjectResult`` for ``method``."""
+) -> Callable[[Array, Array, SubjectData, Array | int], SubjectResult]:
+    """``(natural, eta_start, subject, max_iter) -> SubjectResult`` for ``method``; the mode
+    search takes at most ``max_iter`` Newton iterations (``method.inner_max_iter`` for
+    converged modes; fewer for an exploratory search, e.g. from eta = 0)."""
 
-    def objective(natural: Array, eta0: Array, subj: SubjectData) -> SubjectResult:
+    def objective(natural: Array, eta0: Array, subj: SubjectData, max_iter: Array | int) -> SubjectResult:
         _, omega, _ = sm.split(natural)
         zero = jnp.zeros(omega.shape[0])
         _, logdet_o = jnp.linalg.slogdet(omega)
@@ -256,7 +259,7 @@ def subject_objective(
         value = _value_fn(sm, method, natural, subj, var0)
 
         def solve(_f, guess):  # type: ignore[no-untyped-def]
-            return _newton(local, value, jax.lax.stop_gradient(guess), method)
+            return _newton(local, value, jax.lax.stop_gradient(guess), method, max_iter)
 
         def tangent_solve(g, y):  # type: ignore[no-untyped-def]
             return jnp.linalg.solve(jax.jacfwd(g)(y), y)

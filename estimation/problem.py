@@ -40,6 +40,8 @@ class Problem:
         NONMEM's $PK is. Implied (ADDL) doses take the values of the next actual record.
     time_varying
         Whether ``covariates`` has a record axis.
+    output_column
+        The data column choosing each observation's output (e.g. ``"DVID"``), if any.
     """
 
     model: PopulationModel
@@ -55,6 +57,7 @@ class Problem:
     subject_ids: tuple
     time_varying: bool = False
     dataset: Dataset | None = None
+    output_column: str | None = None
 
     @property
     def n_subjects(self) -> int:
@@ -129,7 +132,7 @@ def build_problem(
         obs_index=pad(0, 0, int), obs_output=pad(1, 0, int), dv=pad(2, 0.0, float),
         obs_mask=mask, obs_time=pad(3, 0.0, float), obs_row=pad(4, -1, int),
         covariates=covariates, subject_ids=tuple(t.subject for t in tables),
-        time_varying=time_varying, dataset=dataset,
+        time_varying=time_varying, dataset=dataset, output_column=output_column,
     )
 
 

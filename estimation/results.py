@@ -71,6 +71,9 @@ class FitResult:
     #: (importance sampling)
     ofv_linearised: float | None = None
     ofv_mc_se: float | None = None
+    #: the data column that chose each observation's output (e.g. "DVID"), if any; simulations
+    #: and VPCs of this fit use it too
+    output_column: str | None = None
     #: the fitted model and the data it was fitted to (kept in memory, not written to JSON;
     #: ``None`` after :meth:`load`)
     model: PopulationModel | None = field(default=None, compare=False, repr=False)
@@ -167,6 +170,7 @@ class FitResult:
             "gradient_max": self.gradient_max,
             "history": [list(h) for h in self.history],
             "ofv_linearised": self.ofv_linearised, "ofv_mc_se": self.ofv_mc_se,
+            "output_column": self.output_column,
             "traces": None if self.traces is None else _records(self.traces),
             "parameters": _records(self.parameters),
             "etas": _records(self.etas),
@@ -199,6 +203,7 @@ class FitResult:
             gradient_max=d["gradient_max"], history=[tuple(h) for h in d["history"]],
             traces=None if d.get("traces") is None else pd.DataFrame(d["traces"]),
             ofv_linearised=d.get("ofv_linearised"), ofv_mc_se=d.get("ofv_mc_se"),
+            output_column=d.get("output_column"),
         )
 
 
@@ -260,7 +265,7 @@ def build_result(
         eps_shrinkage=eps_shrink, covariance_status=cov.status, covariance_kind=cov.kind,
         covariance_matrix=cov.matrix, covariance_names=cov.names,
         condition_number=cov.condition_number, gradient_max=gradient_max, history=history,
-        model=model, data=problem.dataset,
+        model=model, data=problem.dataset, output_column=problem.output_column,
     )
 
 

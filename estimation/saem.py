@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from compartments.jax_config import release_compiled_programs
 from compartments.propagators import OdeOptions
 from compartments.solve import Layout
 from estimation.complete_data import CompleteData
@@ -158,6 +159,7 @@ def fit_saem(
     space = model.space
     if not space.eta_names:
         raise ValueError("SAEM needs at least one random effect (an eta with an Omega entry)")
+    release_compiled_programs()
     canonical = _canonical(model)
     problem = build_problem(canonical, data, output_column=output_column)
     if getattr(problem, "time_varying", False):
@@ -272,7 +274,8 @@ def fit_saem(
         eta_shrinkage=eta_shrink, eps_shrinkage=eps_shrink, covariance_status=cov.status,
         covariance_kind=cov.kind, covariance_matrix=cov.matrix, covariance_names=cov.names,
         condition_number=cov.condition_number, gradient_max=float("nan"), history=history,
-        model=model, data=problem.dataset, traces=trace_frame, ofv_linearised=ofv_linearised,
+        model=model, data=problem.dataset, output_column=problem.output_column, traces=trace_frame,
+        ofv_linearised=ofv_linearised,
         ofv_mc_se=imp.mc_se,
     )
 

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from compartments.jax_config import release_compiled_programs
 from compartments.propagators import OdeOptions
 from compartments.solve import Layout
 from estimation.data import Dataset, read_nonmem
@@ -168,6 +169,7 @@ def simulate_arrays(
         etas[:] = 0.0
     if variability != "full":
         eps[:] = 0.0
+    release_compiled_programs()
     fn = _simulator(model, problem.layout, ode_options or OdeOptions())
     data = subject_data(problem)
     natural_jax = jnp.asarray(natural)
@@ -228,7 +230,8 @@ def simulate_replicates(
     ode_options
         Solver options for ODE models.
     output_column
-        Data column choosing the output of each observation (e.g. ``"DVID"``), as in the fit.
+        Data column choosing the output of each observation (e.g. ``"DVID"``); default the
+        fit's own (:attr:`FitResult.output_column`).
 
     Returns
     -------
@@ -245,7 +248,7 @@ def simulate_replicates(
     """
     model, natural = fitted_model(result)
     dataset = design_of(result, data)
-    problem = build_problem(model, dataset, output_column=output_column)
+    problem = build_problem(model, dataset, output_column=output_column or result.output_column)
     sims = simulate_arrays(model, problem, natural, n_replicates, seed=seed, variability=variability,
                            ode_options=ode_options)
     return replicates_frame(sims, dataset)
@@ -303,8 +306,11 @@ def replicates_frame(sims: SimulatedArrays, dataset: Dataset) -> pd.DataFrame:
     if len(outputs) > 1:
         out["OUTPUT"] = np.tile(np.asarray(outputs, dtype=object)[problem.obs_output[mask]], n_rep)
     frame = dataset.to_dataframe()
+    # the design's other columns follow (a column named like one of the table's own, such as
+    # the REP or PRED of a file written by `popkin simulate`, is not copied over it)
     for name in dataset.covariates:
-        out[name] = np.tile(frame.loc[rows, name].to_numpy(), n_rep)
+        if name not in out.columns:
+            out[name] = np.tile(frame.loc[rows, name].to_numpy(), n_rep)
     return out
 
 

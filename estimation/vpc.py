@@ -116,7 +116,8 @@ def vpc(
     pred_corrected
         Prediction-corrected VPC (Bergstrand et al. 2011).
     stratify
-        Data column whose values split the VPC into strata.
+        Data column whose values split the VPC into strata; default the output column of a
+        fit with several outputs (each output its own panel).
     lloq
         Lower limit of quantification of the observations: censored observed percentiles and
         the fraction below the LLOQ.
@@ -136,7 +137,8 @@ def vpc(
     ode_options
         Solver options for ODE models.
     output_column
-        Data column choosing the output of each observation (e.g. ``"DVID"``), as in the fit.
+        Data column choosing the output of each observation (e.g. ``"DVID"``); default the
+        fit's own (:attr:`FitResult.output_column`).
 
     Returns
     -------
@@ -155,6 +157,9 @@ def vpc(
     if not 0 < ci < 1:
         raise ValueError(f"ci must be in (0, 1), got {ci}")
     dataset = design_of(result, data)
+    output_column = output_column or result.output_column
+    if stratify is None and output_column is not None:
+        stratify = output_column  # outputs (concentration, effect...) are never pooled
     simulated_here = simulations is None
     if simulations is None:
         simulations = simulate_replicates(result, n_replicates, seed=seed, data=dataset,

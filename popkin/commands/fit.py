@@ -40,6 +40,7 @@ examples:
   popkin fit data.csv --model my_models.py:my_model --out run2 --force
   popkin fit theo_sd --model oral_1cmt --vpc --out run3      # also VPC and pcVPC
   popkin fit acop.csv --model iv_1cmt --drop SS,II --quiet
+  popkin fit pkpd.csv --model iv_1cmt_emax --output-column DVID --out pkpd   # PK and PD records
 """
 METHODS = "focei (default; NONMEM's FOCE INTERACTION), foce, fo, laplace, saem"
 
@@ -88,6 +89,11 @@ def add_subcommands(subparsers: Any) -> None:
         help="residual error model replacing the model's own (add: additive, prop: proportional, "
              "comb: combined sqrt(add^2 + (prop*f)^2), exp: exponential, fitted on log scale)",
     )
+    parser.add_argument(
+        "--output-column", default=None, metavar="COL",
+        help="data column giving each observation's model output, 1-based in the order of the "
+             "model's outputs (e.g. DVID: 1 = concentration, 2 = effect for a PK/PD model)",
+    )
     parser.add_argument("--out", "-o", default="out", metavar="DIR", help="results folder (default: out)")
     parser.add_argument("--force", "-f", action="store_true",
                         help="replace DIR even if it holds an earlier complete result")
@@ -124,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
         model = model_with_error(args.model, args.error)
         path = data_path(args.data)
         drop = tuple(c.strip() for c in args.drop.split(",") if c.strip())
-        data, data_warnings = read_dataset(path, model, drop=drop)
+        data, data_warnings = read_dataset(path, model, drop=drop, output_column=args.output_column)
         try:
             method = method_from_name(args.method)
         except ValueError as exc:
@@ -140,7 +146,8 @@ def run(args: argparse.Namespace) -> int:
     record = RunRecord(
         data=str(path), data_sha256=file_sha256(path), model=absolute_model_spec(args.model),
         error=args.error, method=args.method, drop=drop,
-        options={"vpc": args.vpc, "plots": not args.no_plots}, command=("popkin", *args.argv),
+        options={"vpc": args.vpc, "plots": not args.no_plots, "output_column": args.output_column},
+        command=("popkin", *args.argv),
         popkin_version=version(),
     )
     if info:
@@ -172,7 +179,7 @@ def _estimate(model: Any, data: Any, method: Any, log: RunLog, args: argparse.Na
     echo = sys.stderr if args.verbose else None
     try:
         with FitProgress(method.name, log, live=live, echo=echo) as progress:
-            result = fit(model, data, method, progress=progress)
+            result = fit(model, data, method, output_column=args.output_column, progress=progress)
     except KeyboardInterrupt:
         log.write("interrupted by the user")
         raise

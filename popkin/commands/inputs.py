@@ -156,7 +156,7 @@ def data_path(text: str) -> Path:
 
 
 def read_dataset(path: Path, model: PopulationModel | None = None, *, drop: Sequence[str] = (),
-                 design: bool = False) -> tuple[Dataset, list[str]]:
+                 design: bool = False, output_column: str | None = None) -> tuple[Dataset, list[str]]:
     """Read and validate a NONMEM-format file, and check it against ``model``.
 
     Parameters
@@ -169,6 +169,9 @@ def read_dataset(path: Path, model: PopulationModel | None = None, *, drop: Sequ
         Columns to ignore.
     design
         Accept a missing DV column or missing DV values (a simulation design): they are read as 0.
+    output_column
+        The column choosing each observation's output (e.g. ``"DVID"``): checked against the
+        model's outputs.
 
     Returns
     -------
@@ -199,7 +202,7 @@ def read_dataset(path: Path, model: PopulationModel | None = None, *, drop: Sequ
                 source = _design_frame(path)
             data = read_nonmem(source, drop=drop)
             if model is not None:
-                data.check_model(model.structure)
+                data.check_model(model.structure, output_column=output_column)
         if model is not None:
             missing = [c for c in model.covariate_names if c not in data.covariates]
             if missing:

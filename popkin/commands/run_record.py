@@ -126,8 +126,9 @@ def load_fit(folder: str | os.PathLike[str]) -> FitResult:
     if record.data_sha256 and file_sha256(data_file) != record.data_sha256:
         warn(f"{record.data} changed since the fit (SHA-256 differs); using its current content")
     model = model_with_error(record.model, record.error)
-    data, _ = read_dataset(data_file, model, drop=record.drop)
-    return replace(FitResult.load(results), model=model, data=data)
+    saved = FitResult.load(results)
+    data, _ = read_dataset(data_file, model, drop=record.drop, output_column=saved.output_column)
+    return replace(saved, model=model, data=data)
 
 
 def version() -> str:

@@ -83,6 +83,9 @@ def add_subcommands(subparsers: Any) -> None:
                         help="output CSV (default simulation.csv)")
     parser.add_argument("--force", "-f", action="store_true", help="replace FILE if it exists")
     parser.add_argument("--drop", default="", metavar="COLS", help="comma-separated data columns to ignore")
+    parser.add_argument("--output-column", default=None, metavar="COL",
+                        help="data column giving each observation's model output (e.g. DVID), 1-based "
+                             "in the order of the model's outputs: chooses which output DV simulates")
     parser.set_defaults(handler=run)
 
 
@@ -107,12 +110,14 @@ def run(args: argparse.Namespace) -> int:
         model = _with_values(model, args.param)
         path = data_path(args.data)
         drop = tuple(c.strip() for c in args.drop.split(",") if c.strip())
-        data, data_warnings = read_dataset(path, model, drop=drop, design=True)
+        data, data_warnings = read_dataset(path, model, drop=drop, design=True,
+                                           output_column=args.output_column)
     except InputError as exc:
         return fail(str(exc))
     for message in data_warnings:
         warn(message)
-    table = simulate_design(model, data, variability=args.variability, n=args.n, seed=args.seed)
+    table = simulate_design(model, data, variability=args.variability, n=args.n, seed=args.seed,
+                            output_column=args.output_column)
     if args.variability == "none":  # the design's own DV, missing where it was missing
         table["DV"] = table["DV"].mask(design_missing_dv(path))
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -141,7 +146,7 @@ def _with_values(model: PopulationModel, assignments: list[str]) -> PopulationMo
 
 
 def simulate_design(model: PopulationModel, data: Dataset, *, variability: str, n: int,
-                    seed: int) -> pd.DataFrame:
+                    seed: int, output_column: str | None = None) -> pd.DataFrame:
     """The records of ``data`` with the model's predictions (and simulated DV), ``n`` replicates.
 
     The draws are those of :func:`estimation.simulation.simulate_arrays` (replicate 1 of seed
@@ -171,7 +176,7 @@ def simulate_design(model: PopulationModel, data: Dataset, *, variability: str, 
         etas = np.zeros((1, data.n_subjects, k))
     else:
         try:
-            problem = build_problem(model, data)
+            problem = build_problem(model, data, output_column=output_column)
         except ValueError as exc:
             raise InputError(f"cannot simulate observations: {exc}") from exc
         sims = simulate_arrays(model, problem, natural, n, seed=seed, variability=variability)

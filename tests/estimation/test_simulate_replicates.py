@@ -109,6 +109,10 @@ def test_design_and_covariate_columns() -> None:
                                rtol=1e-12)
     assert sims["ROW"].tolist() == [2, 3, 5] * 2
     assert sims["GRP"].tolist() == [7, 7, 8] * 2
+    # a design written by `popkin simulate` has REP and PRED columns: the table keeps its own
+    again = simulate_replicates(result, 2, data=design.assign(REP=1, PRED=-1.0), variability="none")
+    assert again["REP"].tolist() == [1, 1, 1, 2, 2, 2]
+    np.testing.assert_array_equal(again["PRED"], sims["PRED"])
 
 
 def test_exponential_error_is_log_normal() -> None:
