@@ -21,9 +21,14 @@ from model_library import get, list_models
 PK_TIMES = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 12.0, 24.0, 48.0]
 TIMES = {
     "1cmt": PK_TIMES,
-    "2cmt": [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 12.0, 24.0, 48.0, 72.0, 96.0, 120.0],
+    # 2-cmt (library defaults: alpha half-life ~4 h, beta ~25 h): dense over the distribution
+    # phase (1-16 h), which alone informs Q, and the terminal phase to ~5 beta half-lives
+    "2cmt": [0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 10.0, 12.0, 16.0, 24.0, 36.0, 48.0, 72.0, 96.0,
+             120.0],
     "3cmt": [0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 12.0, 24.0, 48.0, 96.0, 168.0, 240.0, 336.0],
-    "transit": [0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 24.0],
+    # transit: every 15-30 min over the delayed rise (its shape is all that tells KA from MTT),
+    # then elimination over 4 half-lives (t1/2 12 h)
+    "transit": [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 12.0, 24.0, 36.0, 48.0],
     "tmdd": [1.0, 4.0, 12.0, 24.0, 48.0, 96.0, 168.0, 240.0, 336.0],
 }
 PD_TIMES = {
@@ -55,11 +60,27 @@ def _dose_levels(model: PopulationModel, tags: tuple[str, ...]) -> list[float]:
         return [1000.0]   # the deep compartment's terminal phase well above the additive error
     # concentrations well above the additive error (the ACOP-based defaults have add_sd = 1 mg/L)
     add_sd = dict(zip(model.space.sigma_names, model.space.sigma_init, strict=True)).get("add_sd", 0.0)
-    return [10000.0] if add_sd >= 0.5 else [100.0]
+    if add_sd >= 0.5:
+        return [10000.0]
+    if "2cmt" in tags or "transit" in tags:
+        # 100 mg leaves the 2-cmt terminal phase (72-120 h) and the early transit rise within a
+        # few add_sd (0.05 mg/L) of zero: these phases carry V2, Q and KA vs MTT
+        return [1000.0]
+    return [100.0]
 
 
 def _times(tags: tuple[str, ...]) -> list[float]:
     times = next((TIMES[key] for key in ("tmdd", "transit", "3cmt", "2cmt") if key in tags), TIMES["1cmt"])
+    if "parallel" in tags:
+        # the fast first-order part (KA 2/h) is absorbed within ~1.5 h: sample it every 15-30 min;
+        # bracket the end of the zero-order part (D2 = 6 h) without sampling at it (see below)
+        times = [0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.0, 8.0, 12.0, 24.0, 36.0, 48.0]
+    elif "zero-order-absorption" in tags:
+        # bracket the end of the zero-order input (D1 = 2 h, Cmax) but not at it: there the
+        # prediction has a kink in D1, so the objective is not smooth (as ALAG1 below)
+        times = sorted({t for t in times if t != 2.0} | {1.5, 2.5, 3.0})
+    if "iv" in tags and "2cmt" in tags:
+        times = [5 / 60, *times]   # 5 min after the bolus: C0, i.e. V1, apart from distribution
     if "lag" in tags:
         # samples after the lag time only: the objective is not smooth in ALAG1 at a sample time
         times = [0.75] + [t for t in times if t > 0.75]
