@@ -20,7 +20,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -m "not slow" tests
+	$(BIN)/python -m pytest -q -m "not slow" --durations=10 tests
 
 test-slow: $(STAMP)
 	POPKIN_TEST_FULL_OPT=1 $(BIN)/python -m pytest -v -m slow tests

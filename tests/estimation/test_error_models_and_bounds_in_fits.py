@@ -22,6 +22,9 @@ from estimation.methods import FOCEI
 from estimation.parameters import Theta
 from estimation.population import PopulationModel
 
+#: validation fits (minutes with a cold compile cache): run by `make test-slow` in CI
+pytestmark = pytest.mark.slow
+
 
 def wang(output: str, error, theta: Theta | float = 0.5) -> PopulationModel:  # type: ignore[no-untyped-def]
     structure = (Model("wang").compartment("central").elimination("central", k="KE")

@@ -19,6 +19,9 @@ from estimation.methods import FOCEI
 from estimation.population import PopulationModel
 from estimation.simulation import simulate_observations
 
+#: validation fits (minutes with a cold compile cache): run by `make test-slow` in CI
+pytestmark = pytest.mark.slow
+
 TRUTH = {"th_cl": 3.0, "th_wt": 0.04, "tv": np.log(30.0), "tka": np.log(1.2),
          "eta_cl": 0.25, "eta_v": 0.04, "add_sd": 0.05, "prop_sd": 0.1}
 

@@ -143,6 +143,7 @@ def test_covariance_step_variants(model, data) -> None:
     assert se_r == pytest.approx(result.se["tcl"], rel=0.5)
 
 
+@pytest.mark.slow
 def test_block_omega_and_fixed_theta(data) -> None:
     """A fixed theta stays at its value and is not estimated; a block Omega estimates the
     CL-V covariance. Outside answer: R nlme 3.1.162 (ML, pdBlocked(pdDiag(lKa),

@@ -23,6 +23,9 @@ from estimation.problem import build_problem
 from estimation.simulation import simulate_observations
 from model_library import get
 
+#: validation fits (minutes with a cold compile cache): run by `make test-slow` in CI
+pytestmark = pytest.mark.slow
+
 TRUTH = {"tka": np.log(0.2), "tcl": np.log(2.0), "tv": np.log(20.0), "eta_ka": 0.3, "eta_cl": 0.3,
          "eta_v": 0.3, "add_sd": 0.05, "prop_sd": 0.1}
 TIMES = (0.5, 1, 2, 3, 4, 6, 8, 12, 16, 24, 36, 48)

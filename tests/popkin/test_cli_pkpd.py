@@ -21,6 +21,9 @@ from estimation.vpc import vpc
 from model_library import get
 from popkin.commands.run_record import load_fit
 
+#: validation fits (minutes with a cold compile cache): run by `make test-slow` in CI
+pytestmark = pytest.mark.slow
+
 TIMES = (0.25, 0.5, 1, 2, 4, 8, 12, 24)
 
 
