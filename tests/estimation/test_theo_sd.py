@@ -65,8 +65,12 @@ def fitted(model: PopulationModel, data, method: Method) -> FitResult:
     return _FITS[method.name]
 
 
+# FOCE and Laplace each compile a program of their own (about a minute with a cold cache):
+# validation fits, run by `make test-slow`
 @pytest.mark.parametrize(("method", "ref_name", "ofv"), [
-    (FOCEI(), "focei", 116.8038), (FOCE(), "foce", 116.8037), (Laplace(), "laplace", 116.8038),
+    (FOCEI(), "focei", 116.8038),
+    pytest.param(FOCE(), "foce", 116.8037, marks=pytest.mark.slow),
+    pytest.param(Laplace(), "laplace", 116.8038, marks=pytest.mark.slow),
 ])
 def test_ofv_matches_nlmixr2(model, data, method: Method, ref_name: str, ofv: float) -> None:
     result = fitted(model, data, method)
