@@ -178,7 +178,7 @@ def fit(
             state["lowered"] = 0.0
             opt = scipy.optimize.minimize(
                 objective, u_start, jac=True, method="BFGS", callback=callback,
-                options={"maxiter": max(1, method.max_iter - n_iter), "gtol": method.gtol / scale},
+                options={"maxiter": max(0, method.max_iter - n_iter), "gtol": method.gtol / scale},
             )
             n_iter += int(opt.nit)
             # lower modes found from eta = 0 where the search stopped: that point was not the
