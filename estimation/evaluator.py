@@ -46,13 +46,13 @@ def _compiled(model: PopulationModel, method: Method, options: OdeOptions, layou
     space = model.space
     sm = SubjectModel(model, layout, options)
     per_subject = jax.vmap(subject_objective(sm, method), in_axes=(None, 0, 0, None))
-    converged = method.inner_max_iter
+    full_search = method.inner_max_iter  # Newton iterations of a converged mode search
 
     def natural_of(u: Array, natural_fixed: Array) -> Array:
         return space.from_unconstrained(u, natural_fixed)
 
     def total_u(u: Array, natural_fixed: Array, etas: Array, data) -> tuple[Array, tuple[Array, Array]]:  # type: ignore[no-untyped-def]
-        res = per_subject(natural_of(u, natural_fixed), etas, data, converged)
+        res = per_subject(natural_of(u, natural_fixed), etas, data, full_search)
         total = jnp.sum(res.ofv)
         return total, (total, res.eta, res.ofv)
 
@@ -61,7 +61,7 @@ def _compiled(model: PopulationModel, method: Method, options: OdeOptions, layou
         return total, grad, eta_hat, ofv_i
 
     def scores(natural, etas, data):  # type: ignore[no-untyped-def]
-        return jax.jacfwd(lambda x: per_subject(x, etas, data, converged).ofv)(natural)
+        return jax.jacfwd(lambda x: per_subject(x, etas, data, full_search).ofv)(natural)
 
     return _Compiled(
         value_and_grad=jax.jit(value_and_grad), per_subject=jax.jit(per_subject),
