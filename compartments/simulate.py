@@ -21,6 +21,7 @@ from compartments.events import EventTable, Regimen, events_from_nonmem
 from compartments.graph import Model
 from compartments.propagators import OdeOptions
 from compartments.solve import Layout, RecordArrays, make_solver, records_from_tables
+from compartments.stored_programs import StoredJit
 
 Events = Regimen | EventTable | Sequence[EventTable] | pd.DataFrame
 
@@ -35,8 +36,9 @@ def batch_solver(cm: CompiledModel, layout: Layout, options: OdeOptions, force_o
     sensitivity equations) through the event sequence.
     """
     solve = make_solver(cm, layout, options, force_ode=force_ode)
+    key = (cm.model, layout, options, force_ode)
     if not sensitivities:
-        return jax.jit(jax.vmap(solve))
+        return StoredJit(jax.vmap(solve), name="simulate.solve", key=key)
 
     def with_sens(p, rec):  # type: ignore[no-untyped-def]
         # the solution comes out of the same forward pass as the derivatives
@@ -47,7 +49,7 @@ def batch_solver(cm: CompiledModel, layout: Layout, options: OdeOptions, force_o
         jac, sol = jax.jacfwd(outputs, has_aux=True)(p)
         return sol, jac
 
-    return jax.jit(jax.vmap(with_sens))
+    return StoredJit(jax.vmap(with_sens), name="simulate.solve_sensitivities", key=key)
 
 
 def simulate(

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from compartments.stored_programs import StoredJit
 from estimation.evaluator import Evaluator
 from estimation.methods import Method
 from estimation.objectives import FOCE_LIKE, SubjectData, SubjectModel, _local_fn
@@ -53,7 +54,8 @@ def _inv_sqrt_times(C: np.ndarray, r: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=32)
 def _diagnostics_fn(sm: SubjectModel, method: Method):  # type: ignore[no-untyped-def]
-    return jax.jit(jax.vmap(subject_diagnostics(sm, method), in_axes=(None, 0, 0)))
+    return StoredJit(jax.vmap(subject_diagnostics(sm, method), in_axes=(None, 0, 0)),
+                     name="diagnostics.subjects", key=(sm.model, method, sm.options, sm.layout))
 
 
 def subject_diagnostics(sm: SubjectModel, method: Method):  # type: ignore[no-untyped-def]

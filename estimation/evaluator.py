@@ -2,7 +2,9 @@
 
 One set of jit-compiled functions per (model, method, data layout), cached, with
 the data passed as arguments, so that refitting the same model to data of the
-same shape (bootstrap, simulation-estimation) reuses the compiled program:
+same shape (bootstrap, simulation-estimation) reuses the compiled program; the
+traced programs are also stored on disk (:mod:`compartments.stored_programs`), so
+that a new process neither traces nor (with the compile cache) compiles them:
 
 - the per-subject objective ``vmap``-ed over subjects;
 - its exact gradient with respect to the optimiser's unconstrained vector
@@ -25,6 +27,7 @@ import numpy as np
 from compartments.jax_config import release_compiled_programs
 from compartments.propagators import OdeOptions
 from compartments.solve import Layout
+from compartments.stored_programs import StoredJit
 from estimation.methods import Method
 from estimation.objectives import SubjectModel, SubjectResult, subject_data, subject_objective
 from estimation.population import PopulationModel
@@ -63,9 +66,12 @@ def _compiled(model: PopulationModel, method: Method, options: OdeOptions, layou
     def scores(natural, etas, data):  # type: ignore[no-untyped-def]
         return jax.jacfwd(lambda x: per_subject(x, etas, data, full_search).ofv)(natural)
 
+    key = (model, method, options, layout)
     return _Compiled(
-        value_and_grad=jax.jit(value_and_grad), per_subject=jax.jit(per_subject),
-        scores=jax.jit(scores), natural_of=jax.jit(natural_of), subject_model=sm,
+        value_and_grad=StoredJit(value_and_grad, name="objective.value_and_grad", key=key),
+        per_subject=StoredJit(per_subject, name="objective.per_subject", key=key),
+        scores=StoredJit(scores, name="objective.scores", key=key),
+        natural_of=StoredJit(natural_of, name="objective.natural_of", key=key), subject_model=sm,
     )
 
 

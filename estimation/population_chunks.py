@@ -41,6 +41,7 @@ import pandas as pd
 
 from compartments.propagators import OdeOptions
 from compartments.solve import make_solver
+from compartments.stored_programs import StoredJit
 from estimation.cluster import dask_client, process_model, replicate_seed, run_replicates
 from estimation.data import DataError, Dataset, read_nonmem
 from estimation.population import PopulationModel
@@ -143,7 +144,8 @@ def _chunk_program(model: PopulationModel, layout: Any) -> Callable[..., jax.Arr
         p = model.individual_function(theta, eta, cov)
         return solve(p, rec).outputs[obs_index, obs_output]
 
-    return jax.jit(jax.vmap(one, in_axes=(None, 0, None, None, None, None)))
+    return StoredJit(jax.vmap(one, in_axes=(None, 0, None, None, None, None)),
+                     name="population.chunk", key=(model, layout))
 
 
 # ============================================================ reduction

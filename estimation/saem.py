@@ -38,6 +38,7 @@ import pandas as pd
 from compartments.jax_config import release_compiled_programs
 from compartments.propagators import OdeOptions
 from compartments.solve import Layout
+from compartments.stored_programs import StoredJit
 from estimation.complete_data import CompleteData
 from estimation.covariance import Covariance
 from estimation.data import Dataset, read_nonmem
@@ -110,13 +111,16 @@ def _programs(model: PopulationModel, layout: Layout, options: OdeOptions, n_cha
                        h=acc["h"] + h)
         return out
 
-    return _Programs(model, cd, steps, jax.jit(steps.initial_state), jax.jit(steps.iteration),
-                     jax.jit(accumulate))
+    key = (model, layout, options, n_chains, kernels, n_newton, anneal_factor, louis)
+    return _Programs(model, cd, steps, StoredJit(steps.initial_state, name="saem.initial_state", key=key),
+                     StoredJit(steps.iteration, name="saem.iteration", key=key),
+                     StoredJit(accumulate, name="saem.accumulate", key=key))
 
 
 @lru_cache(maxsize=16)
 def _sampler(cd: CompleteData, chunk: int, n_chunks: int) -> Callable:
-    return jax.jit(make_importance_sampler(cd, chunk, n_chunks))
+    return StoredJit(make_importance_sampler(cd, chunk, n_chunks), name="saem.importance_sampler",
+                     key=(cd.model, cd.layout, cd.options, chunk, n_chunks))
 
 
 def fit_saem(

@@ -32,6 +32,7 @@ import pandas as pd
 from compartments.jax_config import release_compiled_programs
 from compartments.propagators import OdeOptions
 from compartments.solve import Layout
+from compartments.stored_programs import StoredJit
 from estimation.data import Dataset, read_nonmem
 from estimation.objectives import SubjectData, SubjectModel, subject_data
 from estimation.population import PopulationModel
@@ -92,7 +93,7 @@ def _simulator(model: PopulationModel, layout: Layout, options: OdeOptions):  # 
 
     over_subjects = jax.vmap(one, in_axes=(None, 0, 0, 0))
     over_replicates = jax.vmap(over_subjects, in_axes=(None, 0, 0, None))
-    return jax.jit(over_replicates)
+    return StoredJit(over_replicates, name="simulation.replicates", key=(model, layout, options))
 
 
 def _chunks(n_slots: int, n_subjects: int) -> list[tuple[int, int]]:
