@@ -20,6 +20,12 @@ state backwards in time (phase < 0), with at most m + 1 history infusions
 
 Resets (EVID 3/4 and SS=1 doses) zero the amounts, stop running infusions and
 cancel administrations still waiting on their lag time (NONMEM semantics).
+
+The amounts at the records come from a sequential scan of the sorted timeline,
+or, for linear models with time-constant parameters, by superposition: the sum of
+the responses to every dose event before the record in its reset segment, all
+evaluated at once (see :func:`_superposed_amounts`), which avoids a sequential loop
+whose steps are tiny for XLA.
 """
 
 from __future__ import annotations
@@ -41,6 +47,10 @@ Array = jnp.ndarray
 MAX_SS_OVERLAP = 8
 #: Period used to find the steady state of a constant infusion (SS with II = 0).
 CONSTANT_INFUSION_PERIOD = 24.0
+#: Linear models superpose the responses to the dose events (record x dose-event pairs, all
+#: evaluated at once) where that takes at most this many times the propagator steps of the
+#: sequential scan of the timeline (e.g. single-dose designs); otherwise they scan.
+SUPERPOSITION_RATIO = 1.0
 
 _RECORD, _ADMIN, _END, _SS_END = 0, 1, 2, 3
 
@@ -66,6 +76,7 @@ class Layout:
     infusions: bool
     ss_slots: int
     ss_infusions: bool
+    dose_slots: int
 
     @property
     def slots(self) -> int:
@@ -103,6 +114,7 @@ def records_from_tables(tables: list[EventTable]) -> tuple[RecordArrays, Layout,
         infusions=bool(((arrays.rate != 0) & dose).any()),
         ss_slots=ss_count,
         ss_infusions=bool(((arrays.rate != 0) & dose & (arrays.ss > 0)).any()),
+        dose_slots=int(dose.sum(axis=1).max(initial=0)),
     )
     return arrays, layout, positions
 
@@ -143,6 +155,8 @@ def make_solver(
     S = layout.slots
     static_order = (not layout.infusions and not layout.ss_infusions
                     and all(lag == 0 for lag in cm.system.lag))
+    pairs = N * layout.dose_slots * len(_dose_event_slots(layout))
+    superpose = linear and pairs <= SUPERPOSITION_RATIO * N * S
 
     def solve(p: Array, rec: RecordArrays) -> Solution:
         varying = p.ndim == 2
@@ -170,6 +184,11 @@ def make_solver(
         else:
             interval_p = None
 
+        if superpose and not varying:
+            amounts = _superposed_amounts(advance, ev, order, q.is_dose, p, layout, n)
+            outputs = jax.vmap(cm.outputs)(amounts, p_rec, rec.time)
+            return Solution(outputs=outputs, amounts=amounts, ss_cycles=ss.cycles)
+
         def step(carry, x):  # type: ignore[no-untyped-def]
             A, t_prev = carry
             t_now, rate, reset, jump, p_interval = x
@@ -188,12 +207,62 @@ def make_solver(
     return solve
 
 
+def _dose_event_slots(layout: Layout) -> tuple[int, ...]:
+    """Timeline slots of a dose record that can carry amounts or rate changes: the
+    administration, the infusion end, the record itself (steady state) and the ends of
+    steady-state infusions, as far as the layout has them."""
+    kinds = [_ADMIN]
+    if layout.infusions:
+        kinds.append(_END)
+    if layout.ss_slots:
+        kinds.append(_RECORD)
+    if layout.ss_infusions:
+        kinds.extend(range(_SS_END, layout.slots))
+    return tuple(kinds)
+
+
+def _superposed_amounts(advance: Advance, ev: _Events, order: Array, is_dose: Array, p: Array,
+                        layout: Layout, n: int) -> Array:
+    """Amounts at every record of a linear time-invariant model, by superposition.
+
+    The state at record k is the sum, over the events e before it (in timeline order) in
+    its reset segment, of the response to e's bolus or steady-state amounts and to e's
+    change of infusion rates: ``advance(jump_e, rate_change_e, t_e, t_k)``. Only the
+    slots of dose records carry amounts or rate changes, so the sum runs over
+    ``dose_slots x`` :func:`_dose_event_slots` events, all pairs evaluated at once instead
+    of the sequential scan over the timeline (the same numbers to rounding; derivatives,
+    event times included, through the propagator's exact JVP).
+    """
+    S, D = layout.slots, layout.dose_slots
+    kinds = jnp.asarray(_dose_event_slots(layout))
+    E = ev.time.shape[0]
+    position = jnp.zeros(E, int).at[order].set(jnp.arange(E))       # slot -> sorted position
+    dose_index = jnp.nonzero(is_dose, size=D, fill_value=0)[0]
+    used = jnp.arange(D) < jnp.sum(is_dose)
+    slots = (dose_index[:, None] * S + kinds[None, :]).reshape(-1)
+    source = position[slots]                                          # (D*K,) sorted positions
+    carries = jnp.repeat(used, kinds.shape[0])
+    segment = jnp.cumsum(ev.reset)
+    target = ev.record_position                                       # (N,)
+    active = (carries[None, :] & (source[None, :] <= target[:, None])
+              & (segment[source][None, :] == segment[target][:, None]))
+    t0 = ev.time[source]
+    # inactive pairs are advanced over an empty interval (finite values and derivatives)
+    t1 = jnp.where(active, ev.time[target][:, None], t0[None, :])
+    jump = jnp.where(carries[:, None], ev.jump[source], 0.0)
+    rate = jnp.where(carries[:, None], ev.rate_change[source], 0.0)
+    pairs = jax.vmap(jax.vmap(advance, in_axes=(0, 0, 0, 0, None)), in_axes=(None, None, None, 0, None))
+    response = pairs(jump, rate, t0, t1, p)                           # (N, D*S, n)
+    return jnp.sum(jnp.where(active[:, :, None], response, 0.0), axis=1)
+
+
 class _Events(NamedTuple):
     time: Array             # (E,) event time (the last finite time for padding)
     rate_before: Array      # (E, n) infusion rates on the interval ending at the event
     reset: Array            # (E,) the event zeroes the state (EVID 3/4, SS=1)
     jump: Array             # (E, n) amounts added at the event (bolus, steady state)
     record_position: Array  # (N,) position of each record's own event
+    rate_change: Array      # (E, n) change of the infusion rates at the event (within its segment)
 
 
 def _event_effects(times: Array, kinds: Array, owners: Array, order: Array, rec: RecordArrays,
@@ -234,11 +303,12 @@ def _event_effects(times: Array, kinds: Array, owners: Array, order: Array, rec:
     before_segment = jnp.where((last_reset >= 1)[:, None], cumulative[jnp.maximum(last_reset - 1, 0)], 0.0)
     rate_after = cumulative - jnp.where((last_reset >= 0)[:, None], before_segment, 0.0)
     rate_before = jnp.concatenate([jnp.zeros((1, n)), rate_after[:-1]], axis=0)
+    rate_change = rate_after - jnp.where(reset[:, None], 0.0, rate_before)
     jump = (jnp.where(admin & ~q.infusion[r], q.amount[r], 0.0)[:, None] * e_c
             + jnp.where(set_ss[:, None], ss.state[r], 0.0))
     t_finite = jax.lax.cummax(jnp.where(real, times, -jnp.inf))
     t_now = jnp.where(real, times, jnp.where(jnp.isfinite(t_finite), t_finite, rec.time[0]))
-    return _Events(t_now, rate_before, reset, jump, record_pos)
+    return _Events(t_now, rate_before, reset, jump, record_pos, rate_change)
 
 
 class _Quantities(NamedTuple):

@@ -8,8 +8,10 @@ import pandas as pd
 import pytest
 from cmt_helpers import dose_event_1cmt, oral_iv_1cmt, run_batch
 
+from compartments import solve as solve_module
 from compartments.edits import add_lag, add_peripheral, set_elimination
 from compartments.graph import Model
+from compartments.simulate import batch_solver
 
 
 @pytest.fixture(scope="session")
@@ -46,3 +48,16 @@ def lagged_oral_model() -> Model:
 def batch() -> Callable[..., pd.DataFrame]:
     """:func:`run_batch` as a fixture."""
     return run_batch
+
+
+@pytest.fixture(params=["superposition", "scan"])
+def linear_path(request, monkeypatch):  # type: ignore[no-untyped-def]
+    """Linear models solved by superposition of the dose responses, or by the sequential scan
+    of the timeline, whatever the design (by default multiple-dose designs scan, see
+    ``compartments.solve.SUPERPOSITION_RATIO``); solvers built fresh and not stored."""
+    ratio = float("inf") if request.param == "superposition" else 0.0
+    monkeypatch.setenv("POPKIN_NO_STORED_PROGRAMS", "1")
+    monkeypatch.setattr(solve_module, "SUPERPOSITION_RATIO", ratio)
+    batch_solver.cache_clear()
+    yield request.param
+    batch_solver.cache_clear()

@@ -119,6 +119,13 @@ def test_closed_form_bioavailability_sensitivity_is_exact(closed_form) -> None:
     assert np.all(exact[names.index("D1"), oral] == 0.0)
 
 
+def test_superposition_and_scan_sensitivities(batch, dose_event_model, linear_path) -> None:
+    """Multiple doses, lags, modelled infusions and steady state on both linear paths."""
+    scenarios = {**SCENARIOS, **SS_SCENARIOS}
+    names, exact, fd, _ = exact_and_finite_differences(batch, dose_event_model, list(scenarios.values()))
+    assert_sensitivities_match(names, exact, fd, list(scenarios))
+
+
 def test_matrix_exponential_sensitivities(batch, dose_event_model) -> None:
     model = add_peripheral(dose_event_model)
     assert compile_model(model).kind == "linear"
@@ -133,14 +140,6 @@ def test_ode_sensitivities_michaelis_menten(batch, mm_dose_event_model) -> None:
     )
     assert {"VM", "KM", "F1", "ALAG1", "R1", "D1"} <= set(names)
     assert_sensitivities_match(names, exact, fd, list(SCENARIOS))
-
-
-@pytest.mark.slow
-def test_closed_form_steady_state_sensitivities(batch, dose_event_model) -> None:
-    names, exact, fd, _ = exact_and_finite_differences(
-        batch, dose_event_model, list(SS_SCENARIOS.values())
-    )
-    assert_sensitivities_match(names, exact, fd, list(SS_SCENARIOS))
 
 
 @pytest.mark.slow
