@@ -152,40 +152,45 @@ def make_solver(
     advance = make_advance(cm, options, force_ode=force_ode)
     linear = cm.kind != "ode" and not force_ode
     n, N = cm.n_states, layout.n_records
-    S = layout.slots
     static_order = (not layout.infusions and not layout.ss_infusions
                     and all(lag == 0 for lag in cm.system.lag))
-    pairs = N * layout.dose_slots * len(_dose_event_slots(layout))
-    superpose = linear and pairs <= SUPERPOSITION_RATIO * N * S
+    dose_kinds = _dose_event_slots(layout)
+    extra_kinds = tuple(k for k in dose_kinds if k != _RECORD)   # record slots are always events
+    E = N + layout.dose_slots * len(extra_kinds)                  # events of the compact timeline
+    pairs = N * layout.dose_slots * len(dose_kinds)
+    superpose = linear and pairs <= SUPERPOSITION_RATIO * E
 
     def solve(p: Array, rec: RecordArrays) -> Solution:
         varying = p.ndim == 2
         p_rec = p if varying else jnp.broadcast_to(p, (N, p.shape[-1]))
         q = _record_quantities(cm, p_rec, rec)
         ss = _steady_states(advance, linear, options, p_rec, rec, q, layout, n)
-        times, kinds, owners = _timeline(rec, q, ss, layout)
+        tl = _compact_timeline(rec, q, ss, layout, extra_kinds)
         if static_order:
             # no lag and no infusion: every event sits at its record's time, in record order
-            order = jnp.arange(N * S)
+            # (a dose's administration right after its record)
+            order = jnp.lexsort((tl.slot, tl.sort_owner))
         else:
             # records after a reset (EVID 3/4) may restart time: sort within reset segments
-            segment = jnp.cumsum((rec.evid == RESET) | (rec.evid == RESET_DOSE))[owners]
-            order = jnp.lexsort((jnp.tile(jnp.arange(S), N), owners, times, segment))
-        ev = _event_effects(times[order], kinds[order], owners[order], order, rec, q, ss, S, n)
+            segment = jnp.cumsum((rec.evid == RESET) | (rec.evid == RESET_DOSE))[tl.owner]
+            order = jnp.lexsort((tl.slot, tl.sort_owner, tl.time, segment))
+        position = jnp.zeros(E, int).at[order].set(jnp.arange(E))   # event -> sorted position
+        ev = _event_effects(tl.time[order], tl.kind[order], tl.owner[order], position[tl.record_event],
+                            position[tl.admin_event], rec, q, ss, n)
         if varying:
             # each interval is advanced with the parameters of the next record event on the
             # sorted timeline (the record being advanced to); after the last one, the last record's
-            sorted_owner = owners[order]
-            is_record = (kinds[order] == _RECORD) & jnp.isfinite(times[order])
-            upcoming = jnp.where(is_record, jnp.arange(N * S), N * S)
+            sorted_owner = tl.owner[order]
+            is_record = (tl.kind[order] == _RECORD) & jnp.isfinite(tl.time[order])
+            upcoming = jnp.where(is_record, jnp.arange(E), E)
             upcoming = jax.lax.cummin(upcoming, reverse=True)
-            interval_p = p_rec[jnp.where(upcoming < N * S, sorted_owner[jnp.minimum(upcoming, N * S - 1)],
-                                         N - 1)]
+            interval_p = p_rec[jnp.where(upcoming < E, sorted_owner[jnp.minimum(upcoming, E - 1)], N - 1)]
         else:
             interval_p = None
 
         if superpose and not varying:
-            amounts = _superposed_amounts(advance, ev, order, q.is_dose, p, layout, n)
+            sources = position[_dose_events(tl, dose_kinds, extra_kinds)]
+            amounts = _superposed_amounts(advance, ev, sources, tl.dose_used, p, n)
             outputs = jax.vmap(cm.outputs)(amounts, p_rec, rec.time)
             return Solution(outputs=outputs, amounts=amounts, ss_cycles=ss.cycles)
 
@@ -221,27 +226,20 @@ def _dose_event_slots(layout: Layout) -> tuple[int, ...]:
     return tuple(kinds)
 
 
-def _superposed_amounts(advance: Advance, ev: _Events, order: Array, is_dose: Array, p: Array,
-                        layout: Layout, n: int) -> Array:
+def _superposed_amounts(advance: Advance, ev: _Events, sources: Array, dose_used: Array, p: Array,
+                        n: int) -> Array:
     """Amounts at every record of a linear time-invariant model, by superposition.
 
     The state at record k is the sum, over the events e before it (in timeline order) in
     its reset segment, of the response to e's bolus or steady-state amounts and to e's
     change of infusion rates: ``advance(jump_e, rate_change_e, t_e, t_k)``. Only the
-    slots of dose records carry amounts or rate changes, so the sum runs over
-    ``dose_slots x`` :func:`_dose_event_slots` events, all pairs evaluated at once instead
-    of the sequential scan over the timeline (the same numbers to rounding; derivatives,
-    event times included, through the propagator's exact JVP).
+    events of dose records (:func:`_dose_event_slots`) carry amounts or rate changes;
+    ``sources`` are their sorted positions, ``(dose_slots, kinds)``. All pairs are evaluated
+    at once instead of the sequential scan over the timeline (the same numbers to rounding;
+    derivatives, event times included, through the propagator's exact JVP).
     """
-    S, D = layout.slots, layout.dose_slots
-    kinds = jnp.asarray(_dose_event_slots(layout))
-    E = ev.time.shape[0]
-    position = jnp.zeros(E, int).at[order].set(jnp.arange(E))       # slot -> sorted position
-    dose_index = jnp.nonzero(is_dose, size=D, fill_value=0)[0]
-    used = jnp.arange(D) < jnp.sum(is_dose)
-    slots = (dose_index[:, None] * S + kinds[None, :]).reshape(-1)
-    source = position[slots]                                          # (D*K,) sorted positions
-    carries = jnp.repeat(used, kinds.shape[0])
+    source = sources.reshape(-1)
+    carries = jnp.repeat(dose_used, sources.shape[1])
     segment = jnp.cumsum(ev.reset)
     target = ev.record_position                                       # (N,)
     active = (carries[None, :] & (source[None, :] <= target[:, None])
@@ -252,7 +250,7 @@ def _superposed_amounts(advance: Advance, ev: _Events, order: Array, is_dose: Ar
     jump = jnp.where(carries[:, None], ev.jump[source], 0.0)
     rate = jnp.where(carries[:, None], ev.rate_change[source], 0.0)
     pairs = jax.vmap(jax.vmap(advance, in_axes=(0, 0, 0, 0, None)), in_axes=(None, None, None, 0, None))
-    response = pairs(jump, rate, t0, t1, p)                           # (N, D*S, n)
+    response = pairs(jump, rate, t0, t1, p)                           # (N, D*K, n)
     return jnp.sum(jnp.where(active[:, :, None], response, 0.0), axis=1)
 
 
@@ -265,8 +263,8 @@ class _Events(NamedTuple):
     rate_change: Array      # (E, n) change of the infusion rates at the event (within its segment)
 
 
-def _event_effects(times: Array, kinds: Array, owners: Array, order: Array, rec: RecordArrays,
-                   q: _Quantities, ss: _SteadyStates, S: int, n: int) -> _Events:
+def _event_effects(times: Array, kinds: Array, owners: Array, record_pos: Array, admin_pos: Array,
+                   rec: RecordArrays, q: _Quantities, ss: _SteadyStates, n: int) -> _Events:
     """Vectorised NONMEM event semantics on the sorted timeline.
 
     A reset (EVID 3/4 or an SS=1 dose) starts a new segment: it zeroes the state,
@@ -274,10 +272,11 @@ def _event_effects(times: Array, kinds: Array, owners: Array, order: Array, rec:
     So an administration counts only in the segment of its record, an infusion
     end only in the segment of its start, a steady-state infusion end only in the
     segment of its steady-state record. Rates are segment-wise cumulative sums.
+    ``record_pos`` and ``admin_pos`` are the sorted positions of each record's own event and
+    of its administration (any position for a record that is no dose).
     """
     E = times.shape[0]
     idx = jnp.arange(E)
-    position = jnp.zeros(E, int).at[order].set(idx)   # slot -> sorted position
     real = jnp.isfinite(times)
     r = owners
     evid = rec.evid[r]
@@ -285,8 +284,6 @@ def _event_effects(times: Array, kinds: Array, owners: Array, order: Array, rec:
     is_record = real & (kinds == _RECORD)
     reset = is_record & ((evid == RESET) | (evid == RESET_DOSE) | (dose & (rec.ss[r] == 1)))
     segment = jnp.cumsum(reset)
-    record_pos = position[jnp.arange(rec.time.shape[0]) * S]
-    admin_pos = position[jnp.arange(rec.time.shape[0]) * S + 1]
     same_as_record = segment == segment[record_pos[r]]
     admin = real & (kinds == _ADMIN) & dose & same_as_record
     start = admin & q.infusion[r] & ~q.constant[r]
@@ -415,6 +412,50 @@ def _steady_states(advance: Advance, linear: bool, options: OdeOptions, p: Array
     phase = zeros.phase.at[idx].add(jnp.where(used, phases, 0.0))
     cyc = zeros.cycles.at[idx].add(jnp.where(used, cycles, 0))
     return _SteadyStates(state, n_running, phase, cyc)
+
+
+class _Timeline(NamedTuple):
+    """The events of one subject, unsorted: every record, and the other slots of dose records."""
+
+    time: Array          # (E,) inf = no event
+    kind: Array          # (E,) _RECORD, _ADMIN, _END, _SS_END
+    owner: Array         # (E,) record the event belongs to
+    slot: Array          # (E,) slot within its record (orders ties)
+    sort_owner: Array    # (E,) owner, or n_records for unused dose slots (sorted last)
+    record_event: Array  # (N,) event of each record itself
+    admin_event: Array   # (N,) event of each record's administration (its own event if no dose)
+    dose_index: Array    # (D,) record of each dose slot
+    dose_used: Array     # (D,) the dose slot holds a dose
+
+
+def _compact_timeline(rec: RecordArrays, q: _Quantities, ss: _SteadyStates, layout: Layout,
+                      extra_kinds: tuple[int, ...]) -> _Timeline:
+    """Events: the N records, then ``extra_kinds`` slots of each of the ``dose_slots`` doses.
+
+    Slots that cannot hold an event (the administration of an observation, say) are left
+    out, so the scan takes N + dose_slots x len(extra_kinds) steps rather than N x slots.
+    """
+    N, S, D, K = layout.n_records, layout.slots, layout.dose_slots, len(extra_kinds)
+    times, kinds, owners = _timeline(rec, q, ss, layout)
+    dose_index = jnp.nonzero(q.is_dose, size=D, fill_value=0)[0]
+    dose_used = jnp.arange(D) < jnp.sum(q.is_dose)
+    extra = jnp.asarray(extra_kinds, dtype=int)
+    full = jnp.concatenate([jnp.arange(N) * S, (dose_index[:, None] * S + extra[None, :]).reshape(-1)])
+    used = jnp.concatenate([jnp.ones(N, bool), jnp.repeat(dose_used, K)])
+    owner = owners[full]
+    rank = jnp.cumsum(q.is_dose) - 1
+    record_event = jnp.arange(N)
+    admin_event = jnp.where(q.is_dose, N + rank * K + extra_kinds.index(_ADMIN), record_event)
+    return _Timeline(jnp.where(used, times[full], jnp.inf), kinds[full], owner, full % S,
+                     jnp.where(used, owner, N), record_event, admin_event, dose_index, dose_used)
+
+
+def _dose_events(tl: _Timeline, dose_kinds: tuple[int, ...], extra_kinds: tuple[int, ...]) -> Array:
+    """``(dose_slots, len(dose_kinds))`` events of each dose slot, kind by kind."""
+    D, N = tl.dose_index.shape[0], tl.record_event.shape[0]
+    columns = [tl.dose_index if kind == _RECORD
+               else N + jnp.arange(D) * len(extra_kinds) + extra_kinds.index(kind) for kind in dose_kinds]
+    return jnp.stack(columns, axis=1)
 
 
 def _timeline(rec: RecordArrays, q: _Quantities, ss: _SteadyStates, layout: Layout):
