@@ -44,6 +44,12 @@ from estimation.problem import Problem
 Array = jnp.ndarray
 #: FO linearises with the residual variance at the prediction, like FOCE-I at eta = 0.
 FOCE_LIKE = FOCEI()
+#: Largest change of any eta in one Newton iteration of the mode search (a factor of about 150
+#: on a log-normal parameter). Far from the population optimum (a rejected outer line-search
+#: point) the expected Hessian can be so poorly conditioned that the full step sends etas to
+#: +-25, where an ODE model needs millions of solver steps; the bound keeps such trials cheap
+#: and leaves ordinary searches, whose steps are far smaller, unchanged.
+MAX_ETA_STEP = 5.0
 
 
 class SubjectData(NamedTuple):
@@ -194,8 +200,8 @@ def _value_fn(sm: SubjectModel, method: Method, natural: Array, subj: SubjectDat
 
 def _newton(local: Callable[[Array], Local], value: Callable[[Array], Array], eta0: Array,
             method: Method, max_iter: Array | int) -> Array:
-    """Damped Newton search (expected Hessian, backtracking) for the mode of l, at most
-    ``max_iter`` iterations."""
+    """Damped Newton search (expected Hessian, steps of at most ``MAX_ETA_STEP``, backtracking)
+    for the mode of l, at most ``max_iter`` iterations."""
 
     def cond(state):  # type: ignore[no-untyped-def]
         _, k, done = state
@@ -208,6 +214,7 @@ def _newton(local: Callable[[Array], Local], value: Callable[[Array], Array], et
         converged = jnp.max(jnp.abs(g)) <= method.inner_tol
         step = -jnp.linalg.solve(loc.hess, g)
         step = jnp.where(jnp.all(jnp.isfinite(step)), step, -g)
+        step = step * jnp.minimum(1.0, MAX_ETA_STEP / jnp.max(jnp.abs(step)))
         slope = g @ step
 
         def bt_cond(s):  # type: ignore[no-untyped-def]
