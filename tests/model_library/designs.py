@@ -30,11 +30,26 @@ TIMES = {
     # then elimination over 4 half-lives (t1/2 12 h)
     "transit": [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 12.0, 24.0, 36.0, 48.0],
     "tmdd": [1.0, 4.0, 12.0, 24.0, 48.0, 96.0, 168.0, 240.0, 336.0],
+    # Michaelis-Menten (KM 2 mg/L, VM / V 0.29 mg/L/h): every subject goes from saturation
+    # (C0 14-29 mg/L, a near-linear decline whose slope is VM / V) through C ~ KM (36-96 h) to the
+    # linear tail (C << KM, rate VM / KM / V): each profile informs KM, not only the dose contrast
+    "michaelis-menten": [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 12.0, 24.0, 36.0, 48.0, 60.0, 72.0, 84.0, 96.0,
+                         120.0, 144.0],
+    # mixed elimination: the same idea, every 12 h over the passage through KM of the low dose
+    # (36-60 h) and of the high dose (120-168 h); the linear pathway (CL 1 L/h, a tenth of VM / KM)
+    # shows only at C >> KM
+    "mixed-elimination": [0.25, 1.0, 4.0, 12.0, 24.0, 36.0, 48.0, 60.0, 72.0, 84.0, 96.0, 108.0, 120.0,
+                          144.0, 168.0],
 }
 PD_TIMES = {
     "direct": [0.25, 1.0, 2.0, 4.0, 8.0, 12.0, 24.0],
-    "idr": [0.0, 1.0, 2.0, 4.0, 8.0, 12.0, 24.0, 36.0, 48.0],
-    "friberg": [0.0, 72.0, 120.0, 168.0, 216.0, 264.0, 336.0, 432.0, 504.0],
+    # turnover (KOUT 0.2/h, response half-life 3.5 h; drug half-life 12 h): baseline, the onset
+    # every 1-4 h, the maximum response (12-40 h at the three doses) and the return to baseline
+    # (about 96 h after the highest dose, whose concentration reaches IC50 / EC50 at ~66 h)
+    "idr": [0.0, 1.0, 2.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0, 40.0, 48.0, 60.0, 72.0, 96.0],
+    # myelosuppression (MTTPD 90 h): baseline, every 2 days over the fall to the nadir (day 7-8)
+    # and the rebound above baseline (day 12-18), then the return to baseline by day 28
+    "friberg": [0.0, 48.0, 96.0, 144.0, 192.0, 240.0, 288.0, 336.0, 408.0, 504.0, 672.0],
 }
 PKPD_PK_TIMES = [0.25, 1.0, 4.0, 12.0, 24.0]
 
@@ -50,10 +65,24 @@ class Design:
 def _dose_levels(model: PopulationModel, tags: tuple[str, ...]) -> list[float]:
     if "tmdd" in tags:
         return [30.0, 100.0, 300.0, 1000.0]     # nmol
+    if "mixed-elimination" in tags:
+        # mg: C0 = 7 and 70 KM; only concentrations far above KM, where the saturable part is
+        # capped at VM, tell the linear CL from VM / KM (expected SE of log KM with 100 subjects
+        # 0.046, of log VM and log CL 0.03; with 1000 and 3000 mg, 0.065 for KM and 0.05 for CL)
+        return [1000.0, 10000.0]
     if "michaelis-menten" in tags:
-        return [100.0, 300.0, 1000.0]          # mg, around and above KM * V
+        # mg: C0 = 7 and 14 KM, down to C << KM within the sampling (see TIMES); lower doses
+        # (C0 < KM) add little, their profile sinks under the additive error within a day
+        # (expected SE of log KM with 100 subjects 0.032; with 100, 300 and 1000 mg to 48 h, 0.085)
+        return [1000.0, 2000.0]
     if "friberg" in tags:
-        return [150.0]
+        # mg: C0 2.9 and 5.7 mg/L (drug effect SLOPE * C up to 0.9 and 1.7): nadirs of 40% and
+        # 64% below baseline (ANC 3.0 and 1.8); the two depths inform the feedback GAMMA
+        return [200.0, 400.0]
+    if any(t.startswith("idr") for t in tags):
+        # mg: C0 0.4, 4.3 and 43 mg/L, from below to far above IC50 / EC50 (1 mg/L): the
+        # response from a fraction of its maximum to its plateau (IMAX / EMAX apart from IC50)
+        return [30.0, 300.0, 3000.0]
     if "pkpd" in tags:
         return [100.0]
     if "3cmt" in tags:
@@ -70,7 +99,8 @@ def _dose_levels(model: PopulationModel, tags: tuple[str, ...]) -> list[float]:
 
 
 def _times(tags: tuple[str, ...]) -> list[float]:
-    times = next((TIMES[key] for key in ("tmdd", "transit", "3cmt", "2cmt") if key in tags), TIMES["1cmt"])
+    keys = ("tmdd", "mixed-elimination", "michaelis-menten", "transit", "3cmt", "2cmt")
+    times = next((TIMES[key] for key in keys if key in tags), TIMES["1cmt"])
     if "parallel" in tags:
         # the fast first-order part (KA 2/h) is absorbed within ~1.5 h: sample it every 15-30 min;
         # bracket the end of the zero-order part (D2 = 6 h) without sampling at it (see below)
