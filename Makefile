@@ -25,7 +25,8 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	POPKIN_TEST_FULL_OPT=1 $(BIN)/python -m pytest -v -m "slow and not long" tests
 
-# validation fits too long for CI's 90 minutes (library transit_1cmt: about 15 min)
+# validation fits too long for CI's 90 minutes (library simulate-then-estimate of transit_1cmt,
+# Friberg, mixed and oral MM elimination, IDR II-IV: about 60 min in all)
 test-long: $(STAMP)
 	POPKIN_TEST_FULL_OPT=1 $(BIN)/python -m pytest -v -m long tests
 

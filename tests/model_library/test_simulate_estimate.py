@@ -43,8 +43,10 @@ VALIDATED = ("iv_1cmt", "infusion_1cmt", "oral_1cmt", "oral_1cmt_lag", "iv_3cmt"
 #: Validated, but too long for CI's 90 minutes next to the other validation fits: run by
 #: `make test-long` (transit_1cmt: 801 s, equal transit rates take the matrix-exponential path;
 #: iv_1cmt_friberg: 859 s, of which about 500 s after convergence, the search from eta = 0;
-#: iv_1cmt_mixed: 449 s, of which 199 s the first compile and evaluation).
-LONG = ("transit_1cmt", "iv_1cmt_friberg", "iv_1cmt_mixed")
+#: iv_1cmt_mixed: 449 s, of which 199 s the first compile and evaluation; oral_1cmt_mm 399 s;
+#: iv_1cmt_idr2-4, 235-287 s each, the same structure as iv_1cmt_idr1, which CI runs).
+LONG = ("transit_1cmt", "iv_1cmt_friberg", "iv_1cmt_mixed", "oral_1cmt_mm", "iv_1cmt_idr2",
+        "iv_1cmt_idr3", "iv_1cmt_idr4")
 MODELS = [pytest.param(m.name, marks=pytest.mark.long) if m.name in LONG else m.name
           for m in list_models() if m.name in VALIDATED]
 #: ODE models are fitted with looser (still accurate) tolerances to keep the suite's time in bounds.
