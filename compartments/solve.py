@@ -175,7 +175,8 @@ def make_solver(
             segment = jnp.cumsum((rec.evid == RESET) | (rec.evid == RESET_DOSE))[tl.owner]
             order = jnp.lexsort((tl.slot, tl.sort_owner, tl.time, segment))
         position = jnp.zeros(E, int).at[order].set(jnp.arange(E))   # event -> sorted position
-        ev = _event_effects(tl.time[order], tl.kind[order], tl.owner[order], position[tl.record_event],
+        # the first N events are the records themselves, in record order
+        ev = _event_effects(tl.time[order], tl.kind[order], tl.owner[order], position[:N],
                             position[tl.admin_event], rec, q, ss, n)
         if varying:
             # each interval is advanced with the parameters of the next record event on the
@@ -422,7 +423,6 @@ class _Timeline(NamedTuple):
     owner: Array         # (E,) record the event belongs to
     slot: Array          # (E,) slot within its record (orders ties)
     sort_owner: Array    # (E,) owner, or n_records for unused dose slots (sorted last)
-    record_event: Array  # (N,) event of each record itself
     admin_event: Array   # (N,) event of each record's administration (its own event if no dose)
     dose_index: Array    # (D,) record of each dose slot
     dose_used: Array     # (D,) the dose slot holds a dose
@@ -430,7 +430,8 @@ class _Timeline(NamedTuple):
 
 def _compact_timeline(rec: RecordArrays, q: _Quantities, ss: _SteadyStates, layout: Layout,
                       extra_kinds: tuple[int, ...]) -> _Timeline:
-    """Events: the N records, then ``extra_kinds`` slots of each of the ``dose_slots`` doses.
+    """Events: the N records (event r is record r), then ``extra_kinds`` slots of each of the
+    ``dose_slots`` doses.
 
     Slots that cannot hold an event (the administration of an observation, say) are left
     out, so the scan takes N + dose_slots x len(extra_kinds) steps rather than N x slots.
@@ -444,15 +445,14 @@ def _compact_timeline(rec: RecordArrays, q: _Quantities, ss: _SteadyStates, layo
     used = jnp.concatenate([jnp.ones(N, bool), jnp.repeat(dose_used, K)])
     owner = owners[full]
     rank = jnp.cumsum(q.is_dose) - 1
-    record_event = jnp.arange(N)
-    admin_event = jnp.where(q.is_dose, N + rank * K + extra_kinds.index(_ADMIN), record_event)
+    admin_event = jnp.where(q.is_dose, N + rank * K + extra_kinds.index(_ADMIN), jnp.arange(N))
     return _Timeline(jnp.where(used, times[full], jnp.inf), kinds[full], owner, full % S,
-                     jnp.where(used, owner, N), record_event, admin_event, dose_index, dose_used)
+                     jnp.where(used, owner, N), admin_event, dose_index, dose_used)
 
 
 def _dose_events(tl: _Timeline, dose_kinds: tuple[int, ...], extra_kinds: tuple[int, ...]) -> Array:
     """``(dose_slots, len(dose_kinds))`` events of each dose slot, kind by kind."""
-    D, N = tl.dose_index.shape[0], tl.record_event.shape[0]
+    D, N = tl.dose_index.shape[0], tl.admin_event.shape[0]
     columns = [tl.dose_index if kind == _RECORD
                else N + jnp.arange(D) * len(extra_kinds) + extra_kinds.index(kind) for kind in dose_kinds]
     return jnp.stack(columns, axis=1)

@@ -102,12 +102,6 @@ def code_version() -> str:
     return digest.hexdigest()
 
 
-def _leaf_signature(leaf: Any) -> tuple[tuple[int, ...], str, bool]:
-    array = jnp.asarray(leaf)
-    weak = bool(getattr(array, "weak_type", False))
-    return tuple(array.shape), str(array.dtype), weak
-
-
 class StoredJit:
     """``jax.jit(fn)`` whose lowered programs persist across processes.
 
@@ -142,14 +136,15 @@ class StoredJit:
         if not store_enabled():
             return self._jitted(*args)
         leaves, in_tree = jax.tree_util.tree_flatten(args)
-        signature = (in_tree, tuple(_leaf_signature(x) for x in leaves))
+        arrays = [jnp.asarray(x) for x in leaves]
+        signature = (in_tree, tuple((a.shape, str(a.dtype), bool(a.weak_type)) for a in arrays))
         if signature not in self._programs:
-            self._programs[signature] = self._program(signature, leaves, in_tree)
+            self._programs[signature] = self._program(signature, arrays, in_tree)
         program = self._programs[signature]
         if program is None:
             return self._jitted(*args)
         call, out_tree = program
-        return jax.tree_util.tree_unflatten(out_tree, call(*[jnp.asarray(x) for x in leaves]))
+        return jax.tree_util.tree_unflatten(out_tree, call(*arrays))
 
     def path(self, signature: tuple) -> Path:
         """File of the stored program for an argument signature."""
@@ -157,7 +152,7 @@ class StoredJit:
         digest = hashlib.sha256(text.encode()).hexdigest()[:40]
         return stored_programs_dir() / f"{self.name}-{digest}.bin"
 
-    def _program(self, signature: tuple, leaves: list[Any], in_tree: Any
+    def _program(self, signature: tuple, arrays: list[jax.Array], in_tree: Any
                  ) -> tuple[Callable[..., Any], Any] | None:
         path = self.path(signature)
         loaded = _load(path)
@@ -173,7 +168,7 @@ class StoredJit:
             return tuple(out_leaves)
 
         try:
-            exported = export.export(jax.jit(flat))(*[jnp.asarray(x) for x in leaves])
+            exported = export.export(jax.jit(flat))(*arrays)
             payload = pickle.dumps((_FORMAT, exported.serialize(), out_trees[-1]))
         except Exception:  # an export limitation (e.g. a host callback): plain jit instead
             return None

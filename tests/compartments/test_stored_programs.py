@@ -62,7 +62,7 @@ def test_key_and_shape_select_distinct_programs(store) -> None:  # type: ignore[
 def test_unreadable_file_is_replaced(store) -> None:  # type: ignore[no-untyped-def]
     traces: list[int] = []
     x, rec = jnp.ones(2), {"w": jnp.ones(2)}
-    StoredJit(_counting(traces, 2.0), name="test.pair", key=()).__call__(x, rec)
+    StoredJit(_counting(traces, 2.0), name="test.pair", key=())(x, rec)
     (path,) = store.glob("*.bin")
     path.write_bytes(b"truncated")
     again = StoredJit(_counting(traces, 2.0), name="test.pair", key=())
