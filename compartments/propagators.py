@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import diffrax
 import jax
 import jax.numpy as jnp
 from jax.scipy.linalg import expm
 
 from compartments.compiled import CompiledModel
+
+if TYPE_CHECKING:   # diffrax is imported where an ODE is solved: closed-form fits never load it
+    import diffrax
 
 Array = jnp.ndarray
 Advance = Callable[[Array, Array, Array, Array, Array], Array]
@@ -37,8 +40,8 @@ class OdeOptions:
     Parameters
     ----------
     solver
-        A diffrax solver; ``diffrax.Tsit5()`` (non-stiff, default) or a stiff one
-        such as ``diffrax.Kvaerno5()``.
+        A diffrax solver, e.g. a stiff one such as ``diffrax.Kvaerno5()``; ``None`` (default)
+        is ``diffrax.Tsit5()`` (non-stiff).
     rtol, atol
         Relative and absolute tolerances of the adaptive step-size controller.
     max_steps
@@ -58,7 +61,7 @@ class OdeOptions:
     1e-06
     """
 
-    solver: diffrax.AbstractSolver = field(default_factory=diffrax.Tsit5)
+    solver: diffrax.AbstractSolver | None = None
     rtol: float = 1e-9
     atol: float = 1e-12
     max_steps: int = 100_000
@@ -208,6 +211,9 @@ def _integrator(options: OdeOptions, n: int) -> Callable:
     def norm(y) -> Array:  # type: ignore[no-untyped-def]
         return jnp.sqrt(jnp.mean(amounts(y) ** 2))
 
+    import diffrax
+
+    solver = diffrax.Tsit5() if options.solver is None else options.solver
     controller = diffrax.PIDController(rtol=options.rtol, atol=options.atol, norm=norm)
 
     def solve(vector_field, y0, t0, t1, args):  # type: ignore[no-untyped-def]
@@ -216,7 +222,7 @@ def _integrator(options: OdeOptions, n: int) -> Callable:
         empty = t1 == t0
         t1_safe = jnp.where(empty, t0 + 1e-6 * jnp.maximum(1.0, jnp.abs(t0)), t1)
         sol = diffrax.diffeqsolve(
-            diffrax.ODETerm(vector_field), options.solver, t0, t1_safe, None, y0, args=args,
+            diffrax.ODETerm(vector_field), solver, t0, t1_safe, None, y0, args=args,
             stepsize_controller=controller, max_steps=options.max_steps,
             adjoint=diffrax.ForwardMode(), saveat=diffrax.SaveAt(t1=True),
             # no host-side error callback, so that compiled programs can be stored in the
