@@ -2,7 +2,10 @@
 recorded failures, and the ``popkin bootstrap`` command through a small argparse parser.
 
 Model: Wang 2007 (one compartment, one eta, proportional error; 10 subjects), FOCE-I
-without covariance step, 4 replicates: cheap enough for the fast suite.
+without covariance step, 4 replicates. The tests on the cluster are marked slow (``make
+test-slow``, run by CI): starting two worker processes that import JAX and load the compiled
+programs took 100 s of a cold fast suite on 2 cores; the resampling identities and input
+checks stay in the fast suite.
 """
 
 from __future__ import annotations
@@ -78,6 +81,7 @@ def test_stratified_resampling_keeps_each_stratum_size() -> None:
 
 
 # ------------------------------------------------------------- runs on the cluster
+@pytest.mark.slow
 def test_every_replicate_is_persisted_and_summarised(run) -> None:
     files = sorted((run.folder / "replicates").glob("*.json"))
     assert [f.name for f in files] == [f"{i:06d}.json" for i in range(4)]
@@ -95,6 +99,7 @@ def test_every_replicate_is_persisted_and_summarised(run) -> None:
     assert pd.read_csv(run.folder / "summary.csv")["parameter"].tolist() == ["theta", "eta", "prop_sd"]
 
 
+@pytest.mark.slow
 def test_a_replicate_does_not_depend_on_where_it_ran(run, original, data) -> None:
     """Replicate 2 rerun in this process (no worker) draws the same subjects and gives the
     same fit as on the cluster."""
@@ -109,6 +114,7 @@ def test_a_replicate_does_not_depend_on_where_it_ran(run, original, data) -> Non
         assert local["estimates"][name] == pytest.approx(value, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_resume_runs_only_the_missing_replicates(run, original, client) -> None:
     with pytest.raises(ReplicateStoreError, match="resume"):
         bootstrap(original, 4, seed=SEED, out=run.folder, client=client, progress=None)
@@ -126,6 +132,7 @@ def test_resume_runs_only_the_missing_replicates(run, original, client) -> None:
     assert more.n == 5 and more.n_failed == 0
 
 
+@pytest.mark.slow
 def test_failed_replicates_are_recorded_and_counted(original, data, client, tmp_path: Path) -> None:
     """A model whose covariate is not in the data: every refit fails, and says why."""
     from compartments import Model
@@ -152,6 +159,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+@pytest.mark.slow
 def test_cli_bootstrap_from_a_results_folder(run, original, data, client, tmp_path: Path, capsys) -> None:
     """``popkin bootstrap RESULTS_DIR --data DATA`` through the scheduler of the test cluster
     reproduces the Python run replicate for replicate."""

@@ -3,7 +3,9 @@ LocalCluster (reproducible per replicate, resumable), the ``popkin sse`` command
 statistical check that FOCE-I recovers a known truth with about nominal coverage.
 
 Model: one compartment IV, ``KE = theta * exp(eta)``, proportional error (Wang 2007's
-model), on a design of Wang 2007's sampling times.
+model), on a design of Wang 2007's sampling times. The tests on the cluster are marked slow
+(``make test-slow``, run by CI), as in ``test_bootstrap.py``: the summary formulas and input
+checks stay in the fast suite.
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ def run(client, tmp_path_factory):
     return sse(truth_model(), design(12), 2, METHODS, seed=SEED, out=out, client=client, progress=None)
 
 
+@pytest.mark.slow
 def test_sse_run_is_persisted_per_replicate(run) -> None:
     files = sorted((run.folder / "replicates").glob("*.json"))
     assert [f.name for f in files] == ["000000.json", "000001.json"]
@@ -94,6 +97,7 @@ def test_sse_run_is_persisted_per_replicate(run) -> None:
     assert saved["n"] == 2 and len(saved["parameters"]) == 6
 
 
+@pytest.mark.slow
 def test_an_sse_replicate_does_not_depend_on_where_it_ran(run) -> None:
     stored = json.loads((run.folder / "replicates" / "000001.json").read_text())
     frame = design(12)
@@ -103,6 +107,7 @@ def test_an_sse_replicate_does_not_depend_on_where_it_ran(run) -> None:
         assert local["fits"]["FOCE-I"]["estimates"][name] == pytest.approx(value, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_sse_resume_keeps_finished_replicates(run, client) -> None:
     before = {p.name: p.read_text() for p in (run.folder / "replicates").iterdir()}
     more = sse(truth_model(), design(12), 3, METHODS, seed=SEED, out=run.folder, client=client,
