@@ -32,9 +32,7 @@ class Method:
         on large datasets the gradient cannot reach ``gtol`` within the OFV's precision.
     inner_max_iter, inner_tol
         Newton iterations and gradient tolerance of the eta (mode) search; it also stops
-        after a step of at most 1e-8 in every eta (``objectives.INNER_STEP_TOL``). Its
-        Hessian is the expected one with a secant correction, so the search converges
-        superlinearly (8-10 iterations from a new parameter vector on ACOP Oral_1CPT).
+        after a step of at most 1e-8 in every eta (``objectives.INNER_STEP_TOL``).
     zero_eta_start
         Where the outer search stops, search each subject's mode from eta = 0 as well (30
         Newton iterations) and keep the lower mode (as NONMEM's ``MCETA=1`` also tests

@@ -50,10 +50,10 @@ FOCE_LIKE = FOCEI()
 #: +-25, where an ODE model needs millions of solver steps; the bound keeps such trials cheap
 #: and leaves ordinary searches, whose steps are far smaller, unchanged.
 MAX_ETA_STEP = 5.0
-#: The mode search stops after an accepted Newton step of at most this in every eta: with the
-#: secant-corrected Hessian the error left is far smaller (measured on ACOP Oral_1CPT: modes
-#: within 1e-9 of fully converged ones), and the gradient test alone (``inner_tol``) went on
-#: for 5-15 iterations at the level of rounding.
+#: The mode search stops after an accepted Newton step of at most this in every eta. Its
+#: expected-Hessian steps converge linearly (about x3.5 per iteration on ACOP Oral_1CPT under
+#: FOCE-I), so the error left is below 1e-8; the gradient test alone (``inner_tol``) went on
+#: for 5-15 more iterations at the level of rounding.
 INNER_STEP_TOL = 1e-8
 
 
@@ -203,49 +203,26 @@ def _value_fn(sm: SubjectModel, method: Method, natural: Array, subj: SubjectDat
     return value
 
 
-def _secant_correction(S: Array, gn: Array, s: Array, y: Array) -> Array:
-    """Dennis-Gay-Welsch update of the correction S to the expected Hessian ``gn``.
-
-    The expected (Gauss-Newton) Hessian leaves out the residual-weighted second derivatives of
-    the predictions and variances, so Newton steps with it converge only linearly (a factor of
-    about 3.5 per iteration on ACOP Oral_1CPT under FOCE-I). S estimates the missing part from
-    the gradient change ``y`` over the step ``s``: it is the least change to S (symmetric rank
-    two) such that (gn + S) s = y, as in NL2SOL (Dennis, Gay and Welsch 1981); it is kept
-    unchanged when y's = 0 would make the update undefined.
-    """
-    ys = y @ s
-    v = y - gn @ s - S @ s
-    updated = S + (jnp.outer(v, y) + jnp.outer(y, v)) / ys - (v @ s) * jnp.outer(y, y) / ys**2
-    valid = (ys > 1e-10 * jnp.linalg.norm(y) * jnp.linalg.norm(s)) & jnp.all(jnp.isfinite(updated))
-    return jnp.where(valid, updated, S)
-
-
 def _newton(local: Callable[[Array], Local], value: Callable[[Array], Array], eta0: Array,
             method: Method, max_iter: Array | int) -> Array:
     """Damped Newton search for the mode of l, at most ``max_iter`` iterations.
 
-    The Hessian is the expected one plus a secant correction (:func:`_secant_correction`), or
-    the expected one alone where their sum is not positive definite; steps are at most
-    ``MAX_ETA_STEP`` and backtracked until l decreases enough. The search stops when the
-    gradient is at most ``method.inner_tol``, or after an accepted step of at most
-    ``INNER_STEP_TOL`` in every eta (superlinear convergence: the remaining error is far
-    smaller), or when no step decreases l.
+    Steps use the expected Hessian (scoring), are at most ``MAX_ETA_STEP`` and are backtracked
+    until l decreases enough. The search stops when the gradient is at most
+    ``method.inner_tol``, after an accepted step of at most ``INNER_STEP_TOL`` in every eta, or
+    when no step decreases l.
     """
-    n = eta0.shape[0]
 
     def cond(state):  # type: ignore[no-untyped-def]
-        _, k, done, *_ = state
+        _, k, done = state
         return (k < max_iter) & ~done
 
     def body(state):  # type: ignore[no-untyped-def]
-        eta, k, _, S, g_prev, eta_prev = state
+        eta, k, _ = state
         loc = local(eta)
         g = loc.grad
         converged = jnp.max(jnp.abs(g)) <= method.inner_tol
-        S = jnp.where(k > 0, _secant_correction(S, loc.hess, eta - eta_prev, g - g_prev), S)
-        corrected = loc.hess + S
-        positive = jnp.all(jnp.isfinite(jnp.linalg.cholesky(corrected)))
-        step = -jnp.linalg.solve(jnp.where(positive, corrected, loc.hess), g)
+        step = -jnp.linalg.solve(loc.hess, g)
         step = jnp.where(jnp.all(jnp.isfinite(step)), step, -g)
         step = step * jnp.minimum(1.0, MAX_ETA_STEP / jnp.max(jnp.abs(step)))
         slope = g @ step
@@ -265,11 +242,9 @@ def _newton(local: Callable[[Array], Local], value: Callable[[Array], Array], et
         taken = jnp.max(jnp.abs(t * step))
         # stop when converged, or when no further progress is possible at this precision
         tiny = taken < 1e-12 * (1 + jnp.max(jnp.abs(eta)))
-        done = converged | ~accepted | tiny | (taken <= INNER_STEP_TOL)
-        return new_eta, k + 1, done, S, g, eta
+        return new_eta, k + 1, converged | ~accepted | tiny | (taken <= INNER_STEP_TOL)
 
-    start = (eta0, 0, False, jnp.zeros((n, n)), jnp.zeros(n), eta0)
-    return jax.lax.while_loop(cond, body, start)[0]
+    return jax.lax.while_loop(cond, body, (eta0, 0, False))[0]
 
 
 class SubjectResult(NamedTuple):
