@@ -26,7 +26,8 @@ test-slow: $(STAMP)
 	POPKIN_TEST_FULL_OPT=1 $(BIN)/python -m pytest -v -m "slow and not long" tests
 
 # validation fits too long for CI's 90 minutes (library simulate-then-estimate of transit_1cmt,
-# Friberg, mixed and oral MM elimination, IDR II-IV: about 60 min in all)
+# the analytic transit, Friberg, mixed and oral MM elimination, IDR II-IV, full and QSS TMDD:
+# about 100 min in all)
 test-long: $(STAMP)
 	POPKIN_TEST_FULL_OPT=1 $(BIN)/python -m pytest -v -m long tests
 

@@ -260,8 +260,11 @@ def transit_1cmt(error: ErrorModel | None = None) -> PopulationModel:
     return log_normal_model(structure, typical, dict.fromkeys(typical, 0.09), _default_error(error))
 
 
-#: Savic's input rate with Stirling's approximation of NTR!, as a flow expression.
-SAVIC_INPUT = ("DOSE * exp(log(KTR) + NTR * log(KTR * t + 1e-300) - KTR * t"
+#: Savic's input rate with Stirling's approximation of NTR!, as a flow expression. The log of
+#: KTR * (KTR t)^NTR is split as (NTR + 1) log(KTR) + NTR log(t): the parameters then stay out of
+#: the guard against log(0) at t = 0, whose second derivative in KTR (-t^2 / (KTR t + 1e-300)^2)
+#: was 0 / 0 = NaN there and made every FOCE-I gradient NaN.
+SAVIC_INPUT = ("DOSE * exp((NTR + 1) * log(KTR) + NTR * log(t + 1e-300) - KTR * t"
                " - (0.9189385332046727 + (NTR + 0.5) * log(NTR) - NTR))")
 
 
@@ -292,7 +295,7 @@ def transit_analytic_1cmt(error: ErrorModel | None = None) -> PopulationModel:
     ========  ============================  =========  ================
     theta     parameter                     unit       starting value
     ========  ============================  =========  ================
-    tka       log absorption rate constant  log(1/h)   log(1)
+    tka       log absorption rate constant  log(1/h)   log(0.3)
     tmtt      log mean transit time         log(h)     log(2)
     tntr      log number of transit cmts    log(1)     log(3)
     tcl       log clearance                 log(L/h)   log(4)
@@ -301,6 +304,16 @@ def transit_analytic_1cmt(error: ErrorModel | None = None) -> PopulationModel:
 
     Omega 0.09 on KA, MTT, CL and V; NTR without IIV; error
     ``Combined(add=0.05, prop=0.1)``. Solved by the ODE path (time-dependent input).
+
+    The default KA = 0.3/h (absorption half-life 2.3 h, a common oral value) is well
+    below KTR = (NTR + 1) / MTT = 2/h. At KA = KTR a small change of KA and one of MTT
+    move the profile alike (in the Laplace domain dF/dKTR = (NTR + 1) dF/dKA: the Fisher
+    information is singular), and near it they are barely told apart: with KA = 1/h the
+    expected SE of log KA (FO Fisher information) is 0.12 with 100 subjects sampled 17
+    times (0.11 with 19 samples, 0.08 with 200 subjects). KA well above KTR hides the
+    last step behind the chain (SE 0.6-0.7 at KA = 3-5/h). With KA a seventh of KTR the
+    last step shapes the absorption tail and the chain the delayed rise (Tmax 8 h): SE
+    of log KA 0.037, of log MTT 0.024 and of log NTR 0.032 with 100 subjects.
 
     References
     ----------
@@ -323,7 +336,7 @@ def transit_analytic_1cmt(error: ErrorModel | None = None) -> PopulationModel:
         .dose("transit")
         .output("Cc", "central / V")
     )
-    typical = {"KA": 1.0, "MTT": 2.0, "NTR": 3.0, "CL": ACOP["CL"], "V": ACOP["V"]}
+    typical = {"KA": 0.3, "MTT": 2.0, "NTR": 3.0, "CL": ACOP["CL"], "V": ACOP["V"]}   # KA: see above
     iiv = ("KA", "MTT", "CL", "V")
     parameters = {p: individual_expression(p, iiv=p in iiv) for p in typical} | {"DOSE": "DOSE"}
     return PopulationModel(

@@ -9,14 +9,17 @@ The conventions (DESIGN.md "Names and shapes worth keeping", made precise):
 - compartments ``depot``, ``central``, ``peripheral<k>``, ``transit<k>`` (``transit``
   for the lumped analytic chain), ``effect``, ``response``, ``target``, ``complex``,
   ``prol``, ``maturation<k>``, ``circ``; ``central`` always present;
-- outputs: ``Cc`` (drug concentration in ``central``) first, ``E`` (the PD response);
+- outputs: ``Cc`` (drug concentration in ``central``; free drug in TMDD models) first,
+  then ``E`` (the PD response), ``Rtot`` and ``Ctot`` (total target and total drug of
+  TMDD models);
 - structural parameters in capitals (``CL``, ``V1``, ``KA``, ``EC50``);
 - each parameter ``P`` is ``exp(tp + eta_p)``, ``exp(tp)`` (no IIV), ``expit(tp + eta_p)``
   or ``expit(tp)`` (a fraction), with ``tp`` = ``t`` + lower-case ``P`` and
   ``eta_p`` = ``eta_`` + lower-case ``P``; or a data column of the same name (``DOSE``);
 - covariate effects (from :func:`estimation.model_edits.add_covariate_effect`)
   ``e_<covariate>_<p>``; residual error ``add_sd``, ``prop_sd``, ``exp_sd``, with a
-  ``_<output>`` suffix for outputs other than ``Cc`` (``add_sd_e``);
+  lower-case ``_<output>`` suffix for outputs other than ``Cc`` (``add_sd_e``,
+  ``prop_sd_rtot``);
 - the factory's docstring has the sections ``Equations::`` and ``References``.
 
 Examples
@@ -42,7 +45,7 @@ COMPARTMENT = re.compile(
     r"^(depot|central|peripheral\d+|transit\d*|effect|response|target|complex|prol|maturation\d+|circ)$")
 PARAMETER = re.compile(r"^[A-Z][A-Z0-9]*$")
 SIGMA = re.compile(r"^(add|prop|exp)_sd(_[a-z0-9]+)?$")
-OUTPUTS = ("Cc", "E")
+OUTPUTS = ("Cc", "E", "Rtot", "Ctot")
 
 
 def _expected_forms(parameter: str) -> dict[str, sp.Expr]:
@@ -92,7 +95,7 @@ def check_model(name: str, model: PopulationModel, doc: str | None = None) -> li
         problems.append("no 'central' compartment")
     outputs = structure.output_names
     if not outputs or outputs[0] != "Cc" or any(o not in OUTPUTS for o in outputs):
-        problems.append(f"outputs {list(outputs)}: expected Cc first, then E")
+        problems.append(f"outputs {list(outputs)}: expected Cc first, then E, Rtot or Ctot")
     elif sp.Symbol("central", real=True) not in structure.outputs[0].expression.free_symbols:
         problems.append(f"Cc = {structure.outputs[0].expression} does not use the central amount")
     covariates = set(model.covariate_names)

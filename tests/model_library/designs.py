@@ -4,7 +4,8 @@
 times, a DVID column for joint PK/PD data, a DOSE covariate where the model needs one)
 chosen from the model's structure and tags: the dose route and form follow the
 model's dosing compartments, the sampling times its time scale, and nonlinear models
-get several dose levels (saturation, target binding).
+get several dose levels (saturation, target binding). PK/PD models are observed in both
+outputs and TMDD models in all three (free drug, total target, total drug), told apart by DVID.
 """
 
 from __future__ import annotations
@@ -27,9 +28,15 @@ TIMES = {
              120.0],
     "3cmt": [0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 12.0, 24.0, 48.0, 96.0, 168.0, 240.0, 336.0],
     # transit: every 15-30 min over the delayed rise (its shape is all that tells KA from MTT),
-    # then elimination over 4 half-lives (t1/2 12 h)
+    # then elimination over 4 half-lives (t1/2 12 h). transit_analytic_1cmt also estimates NTR:
+    # with KA = 1/h next to KTR = 2/h no realistic design separates KA from MTT (expected SE of
+    # log KA with 100 subjects 0.12; 0.11 with 19 samples, 0.08 with 200 subjects), hence its
+    # default KA = 0.3/h (SE 0.037, MTT 0.024, NTR 0.032 with 100 subjects on these times)
     "transit": [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 12.0, 24.0, 36.0, 48.0],
-    "tmdd": [1.0, 4.0, 12.0, 24.0, 48.0, 96.0, 168.0, 240.0, 336.0],
+    # TMDD (KON * R0 0.5/h, KINT 0.02/h, KDEG 0.05/h, linear half-life 42 h): every 0.5-4 h over
+    # the binding phase (KON apart from KSS), then over the target-mediated decline and the
+    # accumulation and return of total target (peak 24-96 h, baseline again by 336 h)
+    "tmdd": [0.5, 1.0, 2.0, 4.0, 8.0, 12.0, 24.0, 48.0, 72.0, 96.0, 168.0, 240.0, 336.0],
     # Michaelis-Menten (KM 2 mg/L, VM / V 0.29 mg/L/h): every subject goes from saturation
     # (C0 14-29 mg/L, a near-linear decline whose slope is VM / V) through C ~ KM (36-96 h) to the
     # linear tail (C << KM, rate VM / KM / V): each profile informs KM, not only the dose contrast
@@ -64,7 +71,15 @@ class Design:
 
 def _dose_levels(model: PopulationModel, tags: tuple[str, ...]) -> list[float]:
     if "tmdd" in tags:
-        return [30.0, 100.0, 300.0, 1000.0]     # nmol
+        # nmol (V 3 L): C0 3.3, 33 and 333 nM, from below the target (R0 10 nM), where binding
+        # takes most of the drug, to 33-fold R0 (saturated); free drug, total target and total
+        # drug measured in every sample (DVID 1-3). Expected SE of the log typical values with
+        # 50 subjects (FO Fisher information, Omega and sigmas estimated too): full model CL 0.030,
+        # V 0.025, KON 0.027, KOFF 0.036, KINT 0.006, KDEG 0.017, R0 0.027; QSS model CL 0.030,
+        # V 0.025, KSS 0.016, KINT 0.007, KDEG 0.018, R0 0.027. Free drug alone: up to 0.09 (KDEG,
+        # full) and 0.11 (R0, QSS); free drug and total target: KOFF 0.051, KON 0.044 (full);
+        # 30, 100, 300 and 1000 nmol (none below R0): KOFF 0.051, KON 0.047.
+        return [10.0, 100.0, 1000.0]
     if "mixed-elimination" in tags:
         # mg: C0 = 7 and 70 KM; only concentrations far above KM, where the saturable part is
         # capped at VM, tell the linear CL from VM / KM (expected SE of log KM with 100 subjects
@@ -131,12 +146,13 @@ def design(name: str, n_subjects: int = 40) -> Design:
     cmt = {c: i + 1 for i, c in enumerate(structure.compartment_names)}
     levels = _dose_levels(model, tags)
     pkpd = "pkpd" in tags
+    tmdd = "tmdd" in tags   # free drug, total target and total drug, DVID 1-3, in every sample
     rows: list[dict[str, float]] = []
     for i in range(1, n_subjects + 1):
         amt = levels[(i - 1) % len(levels)]
         base = {"ID": i, "DV": 0.0, "MDV": 1, "EVID": 1, "TIME": 0.0, "RATE": 0.0, "AMT": amt}
         extra = {"DOSE": amt} if "DOSE" in model.covariate_names else {}
-        if pkpd:
+        if pkpd or tmdd:
             extra["DVID"] = 1
         dosed = [d.compartment for d in structure.dosing]
         if "parallel" in tags:
@@ -156,10 +172,13 @@ def design(name: str, n_subjects: int = 40) -> Design:
             samples = [(t, 1) for t in PKPD_PK_TIMES] + [(t, 2) for t in PD_TIMES[kind]]
             for t, dvid in sorted(samples):
                 rows.append({**obs, "TIME": t, "DVID": dvid})
+        elif tmdd:
+            dvids = range(1, len(structure.output_names) + 1)
+            rows.extend({**obs, "TIME": t, "DVID": dvid} for t in _times(tags) for dvid in dvids)
         else:
             rows.extend({**obs, "TIME": t} for t in _times(tags))
     data = pd.DataFrame(rows)
-    return Design(data, "DVID" if pkpd else None)
+    return Design(data, "DVID" if pkpd or tmdd else None)
 
 
 def typical_values(model: PopulationModel, thetas: dict[str, float]) -> dict[str, float]:

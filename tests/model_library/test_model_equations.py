@@ -164,6 +164,8 @@ def test_full_tmdd_matches_mager_and_jusko() -> None:
     for dose in (30.0, 300.0):
         want = reference(rhs, [dose / p["V"], p["R0"], 0.0])
         assert_close(popkin(model, "Cc", p, dose=dose), want[0])
+        assert_close(popkin(model, "Rtot", p, dose=dose), want[1] + want[2])   # free + bound target
+        assert_close(popkin(model, "Ctot", p, dose=dose), want[0] + want[2])   # free + bound drug
 
 
 @pytest.mark.slow
@@ -183,6 +185,8 @@ def test_qss_tmdd_matches_gibiansky_and_the_full_model_in_its_limit() -> None:
 
     want = reference(rhs, [300.0 / p["V"], p["R0"]])
     assert_close(popkin(model, "Cc", p, dose=300.0), [free(a, b) for a, b in want.T])
+    assert_close(popkin(model, "Rtot", p, dose=300.0), want[1])
+    assert_close(popkin(model, "Ctot", p, dose=300.0), want[0])
     # KSS = (KOFF + KINT) / KON of the full model's defaults
     full = typical(get("iv_1cmt_tmdd"))
     assert p["KSS"] == pytest.approx((full["KOFF"] + full["KINT"]) / full["KON"], rel=1e-12)

@@ -4,7 +4,8 @@ For each registered model: data are simulated from the model at its default typi
 values and residual errors (the truth), with between-subject variances of 0.04 (20% CV)
 on every eta, on a realistic design (50 subjects, 100 where a parameter is weakly informed;
 9-20 samples each, several dose levels for nonlinear models, joint Cc and E observations
-told apart by DVID for PK/PD models; see ``designs.py``) with a fixed seed. The model is
+told apart by DVID for PK/PD models, and free drug, total target and total drug for TMDD
+models; see ``designs.py``) with a fixed seed. The model is
 then fitted by FOCE-I from its default starting values with every theta moved by +-0.1
 (about 10%) and Omega at the library defaults. Every typical value (exp(theta), or
 expit(theta) for fractions) must be within 10% of the truth: with 50 subjects and 20% CV
@@ -31,22 +32,27 @@ from model_library import get, list_models
 #: parallel, transit and zero-order models pass on the richer designs of ``designs.py`` (dense
 #: distribution / absorption sampling, 100 subjects); the Michaelis-Menten, mixed, IDR and Friberg
 #: models on designs whose doses span saturation / IC50 and whose sampling covers the response
-#: (100 subjects for MM and IDR). Open in the model-library issue: transit_analytic_1cmt (KA next
-#: to MTT and NTR: expected SE of log KA 0.11 with 100 subjects, KA = 1/h being near KTR = 2/h),
-#: and the TMDD models (free drug only: expected SE of log KSS / KDEG / R0 about 0.2 with any
-#: realistic design), none with a completed run.
+#: (100 subjects for MM and IDR); transit_analytic_1cmt with KA = 0.3/h, well below KTR = 2/h (at
+#: KA = 1/h the expected SE of log KA is 0.12 with 100 subjects whatever the sampling); the TMDD
+#: models with free drug, total target and total drug observed (DVID 1-3) after 10, 100 and 1000
+#: nmol (from free drug alone, expected SEs of log KSS, KDEG and R0 of 0.07-0.11).
 VALIDATED = ("iv_1cmt", "infusion_1cmt", "oral_1cmt", "oral_1cmt_lag", "iv_3cmt", "oral_3cmt",
              "iv_1cmt_emax", "iv_1cmt_sigmoid_emax", "iv_1cmt_linear_effect", "iv_1cmt_effect_cmt_emax",
              "iv_2cmt", "oral_2cmt", "oral_2cmt_lag", "parallel_1cmt", "transit_1cmt",
              "zero_order_1cmt", "zero_order_2cmt", "iv_1cmt_mm", "iv_1cmt_idr1", "iv_1cmt_idr2",
-             "iv_1cmt_idr3", "iv_1cmt_idr4", "iv_1cmt_friberg", "iv_1cmt_mixed", "oral_1cmt_mm")
+             "iv_1cmt_idr3", "iv_1cmt_idr4", "iv_1cmt_friberg", "iv_1cmt_mixed", "oral_1cmt_mm",
+             "transit_analytic_1cmt", "iv_1cmt_tmdd", "iv_1cmt_tmdd_qss")
 #: Validated, but too long for CI's 90 minutes next to the other validation fits: run by
 #: `make test-long` (transit_1cmt: 801 s, equal transit rates take the matrix-exponential path;
 #: iv_1cmt_friberg: 859 s, of which about 500 s after convergence, the search from eta = 0;
 #: iv_1cmt_mixed: 449 s, of which 199 s the first compile and evaluation; oral_1cmt_mm 399 s;
-#: iv_1cmt_idr2-4, 235-287 s each, the same structure as iv_1cmt_idr1, which CI runs).
+#: iv_1cmt_idr2-4, 235-287 s each, the same structure as iv_1cmt_idr1, which CI runs;
+#: iv_1cmt_tmdd: 1345 s, 48 iterations at about 15 s (3 s for the QSS model, which has no fast
+#: binding: KON * C reaches 17/h here) and 311 s to the first one; iv_1cmt_tmdd_qss: 400 s, 44
+#: iterations, 172 s to the first; transit_analytic_1cmt: 447 s, 18 iterations, 100 subjects;
+#: these three timed on a shared 2-core machine, load 2-4, CPU time within 3% of these).
 LONG = ("transit_1cmt", "iv_1cmt_friberg", "iv_1cmt_mixed", "oral_1cmt_mm", "iv_1cmt_idr2",
-        "iv_1cmt_idr3", "iv_1cmt_idr4")
+        "iv_1cmt_idr3", "iv_1cmt_idr4", "iv_1cmt_tmdd", "iv_1cmt_tmdd_qss", "transit_analytic_1cmt")
 MODELS = [pytest.param(m.name, marks=pytest.mark.long) if m.name in LONG else m.name
           for m in list_models() if m.name in VALIDATED]
 #: ODE models are fitted with looser (still accurate) tolerances to keep the suite's time in bounds.
@@ -55,14 +61,14 @@ SEED = 20261125
 N_SUBJECTS = 50
 #: Larger (still realistic) studies where a weakly informed typical value needs them (expected
 #: SE of its log with 50 subjects, FO Fisher information, on the rich design): Q with 2-cmt
-#: disposition (0.06-0.09), KA next to MTT in transit absorption (0.07), KA next to the
-#: zero-order part in parallel absorption (0.05), KM of Michaelis-Menten elimination (0.045; mixed
-#: elimination 0.065), IC50 / EC50 of the indirect response models (0.045-0.06). 100 subjects
-#: divide these by 1.4.
+#: disposition (0.06-0.09), KA next to MTT in transit absorption (0.07; 0.052 next to MTT and
+#: NTR in the analytic form), KA next to the zero-order part in parallel absorption (0.05), KM of
+#: Michaelis-Menten elimination (0.045; mixed elimination 0.065), IC50 / EC50 of the indirect
+#: response models (0.045-0.06). 100 subjects divide these by 1.4.
 LARGER_STUDIES = dict.fromkeys(("iv_2cmt", "oral_2cmt", "oral_2cmt_lag", "zero_order_2cmt",
-                                "transit_1cmt", "parallel_1cmt", "iv_1cmt_mm", "oral_1cmt_mm",
-                                "iv_1cmt_mixed", "iv_1cmt_idr1", "iv_1cmt_idr2", "iv_1cmt_idr3",
-                                "iv_1cmt_idr4"), 100)
+                                "transit_1cmt", "transit_analytic_1cmt", "parallel_1cmt", "iv_1cmt_mm",
+                                "oral_1cmt_mm", "iv_1cmt_mixed", "iv_1cmt_idr1", "iv_1cmt_idr2",
+                                "iv_1cmt_idr3", "iv_1cmt_idr4"), 100)
 TRUE_VARIANCE = 0.04
 
 
