@@ -147,12 +147,13 @@ def design(name: str, n_subjects: int = 40) -> Design:
     levels = _dose_levels(model, tags)
     pkpd = "pkpd" in tags
     tmdd = "tmdd" in tags   # free drug, total target and total drug, DVID 1-3, in every sample
+    by_dvid = pkpd or tmdd
     rows: list[dict[str, float]] = []
     for i in range(1, n_subjects + 1):
         amt = levels[(i - 1) % len(levels)]
         base = {"ID": i, "DV": 0.0, "MDV": 1, "EVID": 1, "TIME": 0.0, "RATE": 0.0, "AMT": amt}
         extra = {"DOSE": amt} if "DOSE" in model.covariate_names else {}
-        if pkpd or tmdd:
+        if by_dvid:
             extra["DVID"] = 1
         dosed = [d.compartment for d in structure.dosing]
         if "parallel" in tags:
@@ -178,7 +179,7 @@ def design(name: str, n_subjects: int = 40) -> Design:
         else:
             rows.extend({**obs, "TIME": t} for t in _times(tags))
     data = pd.DataFrame(rows)
-    return Design(data, "DVID" if pkpd or tmdd else None)
+    return Design(data, "DVID" if by_dvid else None)
 
 
 def typical_values(model: PopulationModel, thetas: dict[str, float]) -> dict[str, float]:
