@@ -2,18 +2,27 @@
 
 Every sympy expression is turned into a JAX function once (``lambdify`` with
 common-subexpression elimination) and cached per model, so no sympy object is
-ever touched inside a numerical loop.
+ever touched inside a numerical loop. The sympy side of the build (the symbolic
+system and the generated source of every function, a :class:`ModelBuild`) is also
+kept on disk between processes (:mod:`compartments.stored_builds`): a later process
+reads it instead of differentiating and simplifying again.
 """
 
 from __future__ import annotations
 
+import builtins
+import importlib
+import linecache
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from types import CodeType, ModuleType
+from typing import Any
 
 import jax.numpy as jnp
 import sympy as sp
 
+from compartments import stored_builds
 from compartments.graph import TIME, Model
 from compartments.linear_spectrum import eigenvalue_function, spectral_blocks
 from compartments.symbolic import (
@@ -26,14 +35,137 @@ from compartments.symbolic import (
 Array = jnp.ndarray
 
 
-def _lambdify(args: list, expr: sp.Matrix, shape: tuple[int, ...]) -> Callable[..., Array]:
+@dataclass(frozen=True)
+class GeneratedFunction:
+    """Python source of one lambdified function and the globals it needs.
+
+    ``globals_`` maps each global name of the source to a module name (``("module",
+    name)``), an attribute of a module (``("attribute", module, attribute)``) or the
+    object itself (``("value", value)``: constants; anything else that has no module
+    path, which makes the build unpicklable and so unstored, never wrong).
+    """
+
+    source: str
+    globals_: tuple[tuple[str, tuple[Any, ...]], ...]
+    shape: tuple[int, ...]
+
+
+def _global_entry(value: Any) -> tuple[Any, ...]:
+    if isinstance(value, ModuleType):
+        return ("module", value.__name__)
+    module, attribute = getattr(value, "__module__", None), getattr(value, "__name__", None)
+    if isinstance(module, str) and isinstance(attribute, str):
+        try:
+            if getattr(importlib.import_module(module), attribute, None) is value:
+                return ("attribute", module, attribute)
+        except ImportError:
+            pass
+    return ("value", value)
+
+
+def _code_names(code: CodeType) -> set[str]:
+    """Global names a code object and the code objects nested in it refer to."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, CodeType):
+            names |= _code_names(const)
+    return names
+
+
+def _generate(args: list, expr: sp.Matrix, shape: tuple[int, ...]) -> GeneratedFunction:
     raw = sp.lambdify(args, expr, modules="jax", cse=True)
+    source = "".join(linecache.getlines(raw.__code__.co_filename))
+    names = _code_names(raw.__code__)
+    entries = tuple((n, _global_entry(raw.__globals__[n])) for n in sorted(names)
+                    if n in raw.__globals__)
+    return GeneratedFunction(source, entries, shape)
+
+
+def _function(generated: GeneratedFunction) -> Callable[..., Array]:
+    """The JAX function of generated source (float64, reshaped to ``generated.shape``)."""
+    namespace: dict[str, Any] = {"builtins": builtins, "range": range}
+    for name, entry in generated.globals_:
+        if entry[0] == "module":
+            namespace[name] = importlib.import_module(entry[1])
+        elif entry[0] == "attribute":
+            namespace[name] = getattr(importlib.import_module(entry[1]), entry[2])
+        else:
+            namespace[name] = entry[1]
+    scope: dict[str, Any] = {}
+    exec(compile(generated.source, "<popkin generated>", "exec"), namespace, scope)  # noqa: S102
+    (raw,) = scope.values()
+    shape = generated.shape
 
     def func(*values: Array) -> Array:
         out = jnp.asarray(raw(*values), dtype=jnp.float64)
         return out.reshape(shape)
 
     return func
+
+
+@dataclass(frozen=True)
+class ModelBuild:
+    """The sympy side of a compiled model: what :func:`compile_model` keeps on disk.
+
+    Attributes
+    ----------
+    system
+        The symbolic ODE system.
+    kind
+        ``"closed_form"``, ``"linear"`` or ``"ode"`` (see :class:`CompiledModel`).
+    blocks
+        Diagonal blocks of the linear system matrix with closed-form eigenvalues, or None.
+    functions
+        Function name -> generated source (``rhs``, ``jacobian``, ``sensitivity_rhs``,
+        ``outputs``, ``dose_parameters`` and, where they exist, ``linear_matrix``,
+        ``closed_form``, ``closed_form_derivative``).
+    """
+
+    system: SymbolicSystem
+    kind: str
+    blocks: tuple[tuple[int, ...], ...] | None
+    functions: dict[str, GeneratedFunction]
+
+
+def build_model(model: Model) -> ModelBuild:
+    """The sympy work of :func:`compile_model`: symbolic system, kind, generated sources.
+
+    Examples
+    --------
+    >>> from compartments.graph import Model
+    >>> m = (Model().compartment("central", volume="V").elimination("central", cl="CL")
+    ...      .dose("central").output("Cc", "central/V"))
+    >>> sorted(build_model(m).functions)[:3]
+    ['closed_form', 'closed_form_derivative', 'dose_parameters']
+    """
+    system = build_system(model)
+    n, m = len(system.states), len(system.params)
+    A, p = list(system.states), list(system.params)
+    S = list(system.sensitivity_symbols)
+    dose = sp.Matrix.hstack(system.bioavailability, system.lag, system.rate, system.duration)
+    closed: ClosedForm | None = one_compartment_closed_form(system)
+    K = system.linear_matrix
+    if closed is not None:
+        kind = "closed_form"
+    elif K is not None:
+        kind = "linear"
+    else:
+        kind = "ode"
+    functions = {
+        "rhs": _generate([A, p, TIME], system.rhs, (n,)),
+        "jacobian": _generate([A, p, TIME], system.jacobian, (n, n)),
+        "sensitivity_rhs": _generate([A, S, p, TIME], system.sensitivity_rhs, (n, m)),
+        "outputs": _generate([A, p, TIME], system.outputs, (len(model.outputs),)),
+        "dose_parameters": _generate([p], dose, (n, 4)),
+    }
+    if K is not None:
+        functions["linear_matrix"] = _generate([p], K, (n, n))
+    if closed is not None:
+        cargs = [list(closed.a0), list(closed.r), closed.dt, p]
+        functions["closed_form"] = _generate(cargs, closed.solution, (n,))
+        functions["closed_form_derivative"] = _generate(cargs, closed.derivative, (n, 2 * n + 1 + m))
+    blocks = spectral_blocks(K) if kind == "linear" else None
+    return ModelBuild(system, kind, blocks, functions)
 
 
 @dataclass(frozen=True, eq=False)
@@ -110,7 +242,7 @@ class CompiledModel:
 
 @lru_cache(maxsize=128)
 def compile_model(model: Model) -> CompiledModel:
-    """Build and compile ``model`` (cached per model).
+    """Build and compile ``model`` (cached per model, and its build on disk).
 
     Examples
     --------
@@ -120,37 +252,23 @@ def compile_model(model: Model) -> CompiledModel:
     >>> compile_model(m).kind
     'closed_form'
     """
-    system = build_system(model)
-    n, m = len(system.states), len(system.params)
-    A, p = list(system.states), list(system.params)
-    S = list(system.sensitivity_symbols)
-    dose = sp.Matrix.hstack(system.bioavailability, system.lag, system.rate, system.duration)
-    closed: ClosedForm | None = one_compartment_closed_form(system)
-    K = system.linear_matrix
-    if closed is not None:
-        kind = "closed_form"
-    elif K is not None:
-        kind = "linear"
-    else:
-        kind = "ode"
-    blocks = spectral_blocks(K) if kind == "linear" else None
-    linear_fn = None if K is None else _lambdify([p], K, (n, n))
-    closed_fn = closed_der = None
-    if closed is not None:
-        cargs = [list(closed.a0), list(closed.r), closed.dt, p]
-        closed_fn = _lambdify(cargs, closed.solution, (n,))
-        closed_der = _lambdify(cargs, closed.derivative, (n, 2 * n + 1 + m))
+    build = stored_builds.load(model)
+    if build is None:
+        build = build_model(model)
+        stored_builds.store(model, build)
+    fn = {name: _function(generated) for name, generated in build.functions.items()}
+    linear_fn = fn.get("linear_matrix")
     return CompiledModel(
         model=model,
-        system=system,
-        kind=kind,
-        rhs=_lambdify([A, p, TIME], system.rhs, (n,)),
-        jacobian=_lambdify([A, p, TIME], system.jacobian, (n, n)),
-        sensitivity_rhs=_lambdify([A, S, p, TIME], system.sensitivity_rhs, (n, m)),
-        outputs=_lambdify([A, p, TIME], system.outputs, (len(model.outputs),)),
-        dose_parameters=_lambdify([p], dose, (n, 4)),
+        system=build.system,
+        kind=build.kind,
+        rhs=fn["rhs"],
+        jacobian=fn["jacobian"],
+        sensitivity_rhs=fn["sensitivity_rhs"],
+        outputs=fn["outputs"],
+        dose_parameters=fn["dose_parameters"],
         linear_matrix=linear_fn,
-        linear_eigenvalues=None if blocks is None else eigenvalue_function(blocks, linear_fn),
-        closed_form=closed_fn,
-        closed_form_derivative=closed_der,
+        linear_eigenvalues=None if build.blocks is None else eigenvalue_function(build.blocks, linear_fn),
+        closed_form=fn.get("closed_form"),
+        closed_form_derivative=fn.get("closed_form_derivative"),
     )

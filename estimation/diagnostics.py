@@ -100,7 +100,7 @@ def compute_diagnostics(
     """Per-record table, EBE table, eta shrinkage and epsilon shrinkage (percent)."""
     problem = evaluator.problem
     fn = _diagnostics_fn(evaluator.subject_model, evaluator.objective_method)
-    d = fn(jnp.asarray(natural), jnp.asarray(etas), evaluator.data)
+    d = fn(np.asarray(natural, dtype=float), np.asarray(etas, dtype=float), evaluator.data)
     mask = problem.obs_mask
     space = problem.model.space
     ids = np.repeat(np.asarray(problem.subject_ids, dtype=object), mask.shape[1]).reshape(mask.shape)
@@ -121,7 +121,7 @@ def compute_diagnostics(
     for k, name in enumerate(space.eta_names):
         ebe[f"var({name})"] = eta_var[:, k, k]
     ebe.insert(0, "ID", list(problem.subject_ids))
-    _, omega, _ = space.split(jnp.asarray(natural))
+    _, omega, _ = space.split(np.asarray(natural, dtype=float))
     omega = np.asarray(omega)
     eta_shrink = {
         name: float(100 * (1 - np.std(etas[:, k], ddof=1) / np.sqrt(omega[k, k])))

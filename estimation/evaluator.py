@@ -7,11 +7,10 @@ traced programs are also stored on disk (:mod:`compartments.stored_programs`), s
 that a new process neither traces nor (with the compile cache) compiles them:
 
 - the per-subject objective ``vmap``-ed over subjects;
-- its exact gradient with respect to the optimiser's unconstrained vector
-  (forward mode through the propagators' exact derivatives and the implicit
-  derivative of the eta modes);
-- the per-subject gradients with respect to the natural parameters, used by
-  the covariance step.
+- the per-subject gradients with respect to the natural parameters (forward mode
+  through the propagators' exact derivatives and the implicit derivative of the eta
+  modes): summed and chained with d natural / d u they are the optimiser's exact
+  gradient, as they stand the covariance step's scores.
 """
 
 from __future__ import annotations
@@ -37,9 +36,8 @@ Array = jnp.ndarray
 
 
 class _Compiled(NamedTuple):
-    value_and_grad: object
+    subject_gradients: object
     per_subject: object
-    scores: object
     natural_of: object
     subject_model: SubjectModel
 
@@ -51,26 +49,24 @@ def _compiled(model: PopulationModel, method: Method, options: OdeOptions, layou
     per_subject = jax.vmap(subject_objective(sm, method), in_axes=(None, 0, 0, None))
     full_search = method.inner_max_iter  # Newton iterations of a converged mode search
 
-    def natural_of(u: Array, natural_fixed: Array) -> Array:
-        return space.from_unconstrained(u, natural_fixed)
+    def natural_of(u: Array, natural_fixed: Array) -> tuple[Array, Array]:
+        natural = space.from_unconstrained(u, natural_fixed)
+        return natural, jax.jacfwd(space.from_unconstrained)(u, natural_fixed)
 
-    def total_u(u: Array, natural_fixed: Array, etas: Array, data) -> tuple[Array, tuple[Array, Array]]:  # type: ignore[no-untyped-def]
-        res = per_subject(natural_of(u, natural_fixed), etas, data, full_search)
-        total = jnp.sum(res.ofv)
-        return total, (total, res.eta, res.ofv)
+    def subject_gradients(natural, etas, data):  # type: ignore[no-untyped-def]
+        def ofv(x: Array) -> tuple[Array, tuple[Array, Array]]:
+            res = per_subject(x, etas, data, full_search)
+            return res.ofv, (res.ofv, res.eta)
 
-    def value_and_grad(u, natural_fixed, etas, data):  # type: ignore[no-untyped-def]
-        grad, (total, eta_hat, ofv_i) = jax.jacfwd(total_u, has_aux=True)(u, natural_fixed, etas, data)
-        return total, grad, eta_hat, ofv_i
+        jac, (ofv_i, eta_hat) = jax.jacfwd(ofv, has_aux=True)(natural)
+        return ofv_i, eta_hat, jac
 
-    def scores(natural, etas, data):  # type: ignore[no-untyped-def]
-        return jax.jacfwd(lambda x: per_subject(x, etas, data, full_search).ofv)(natural)
-
+    # one program serves the optimiser's gradient and the covariance step's scores: fewer
+    # programs to load in a new process (each costs 0.1-0.5 s to read from the cache)
     key = (model, method, options, layout)
     return _Compiled(
-        value_and_grad=StoredJit(value_and_grad, name="objective.value_and_grad", key=key),
+        subject_gradients=StoredJit(subject_gradients, name="objective.subject_gradients", key=key),
         per_subject=StoredJit(per_subject, name="objective.per_subject", key=key),
-        scores=StoredJit(scores, name="objective.scores", key=key),
         natural_of=StoredJit(natural_of, name="objective.natural_of", key=key), subject_model=sm,
     )
 
@@ -92,7 +88,7 @@ class Evaluator:
     def __post_init__(self) -> None:
         release_compiled_programs()
         self.space = self.problem.model.space
-        self.natural_fixed = jnp.asarray(self.space.natural_init())
+        self.natural_fixed = jax.device_put(self.space.natural_init())
         # the compiled objective depends only on the method's objective options
         self.objective_method = replace(self.method, max_iter=0, gtol=0.0, ftol=0.0, edm_tol=0.0,
                                         covariance=None, zero_eta_start=False)
@@ -116,22 +112,33 @@ class Evaluator:
 
     def value_grad_subjects(self, u: np.ndarray, etas: np.ndarray
                             ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
-        """As :meth:`value_and_grad`, and each subject's OFV contribution."""
-        total, grad, eta_hat, ofv_i = self._fn.value_and_grad(
-            jnp.asarray(u), self.natural_fixed, jnp.asarray(etas), self.data)
-        return float(total), np.asarray(grad), np.asarray(eta_hat), np.asarray(ofv_i)
+        """As :meth:`value_and_grad`, and each subject's OFV contribution.
+
+        The gradient is the chain rule on the host: the subjects' gradients in the
+        estimated natural parameters times d natural / d ``u``.
+        """
+        natural, jac_u = self._fn.natural_of(np.asarray(u, dtype=float), self.natural_fixed)
+        ofv_i, eta_hat, jac = self._fn.subject_gradients(natural, np.asarray(etas, dtype=float), self.data)
+        est = self.space.estimated
+        ofv_i = np.asarray(ofv_i)
+        grad = np.asarray(jac)[:, est].sum(axis=0) @ np.asarray(jac_u)[est]
+        return float(ofv_i.sum()), grad, np.asarray(eta_hat), ofv_i
 
     def per_subject(self, natural: np.ndarray, etas: np.ndarray,
                     max_iter: int | None = None) -> SubjectResult:
         """Per-subject OFV and eta modes at natural parameters, the modes searched from ``etas``
         with at most ``max_iter`` Newton iterations (default ``method.inner_max_iter``)."""
         limit = self.method.inner_max_iter if max_iter is None else int(max_iter)
-        return self._fn.per_subject(jnp.asarray(natural), jnp.asarray(etas), self.data, limit)
+        return self._fn.per_subject(np.asarray(natural, dtype=float), np.asarray(etas, dtype=float),
+                                    self.data, limit)
 
     def natural(self, u: np.ndarray) -> np.ndarray:
         """Natural parameter vector of the optimiser vector ``u``."""
-        return np.asarray(self._fn.natural_of(jnp.asarray(u), self.natural_fixed))
+        natural, _ = self._fn.natural_of(np.asarray(u, dtype=float), self.natural_fixed)
+        return np.asarray(natural)
 
     def scores(self, natural: np.ndarray, etas: np.ndarray) -> np.ndarray:
         """Per-subject gradients of OFV_i with respect to the natural parameters."""
-        return np.asarray(self._fn.scores(jnp.asarray(natural), jnp.asarray(etas), self.data))
+        _, _, jac = self._fn.subject_gradients(np.asarray(natural, dtype=float),
+                                               np.asarray(etas, dtype=float), self.data)
+        return np.asarray(jac)

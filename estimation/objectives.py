@@ -69,12 +69,13 @@ class SubjectData(NamedTuple):
 
 
 def subject_data(problem: Problem) -> SubjectData:
-    """The problem's arrays as a :class:`SubjectData` batch."""
+    """The problem's arrays as a :class:`SubjectData` batch (``jax.device_put``: unlike
+    ``jnp.asarray``, it compiles nothing for a new array shape)."""
     return SubjectData(
-        records=RecordArrays(*(jnp.asarray(a) for a in problem.records)),
-        obs_index=jnp.asarray(problem.obs_index), obs_output=jnp.asarray(problem.obs_output),
-        dv=jnp.asarray(problem.dv), mask=jnp.asarray(problem.obs_mask),
-        covariates=jnp.asarray(problem.covariates),
+        records=RecordArrays(*(jax.device_put(a) for a in problem.records)),
+        obs_index=jax.device_put(problem.obs_index), obs_output=jax.device_put(problem.obs_output),
+        dv=jax.device_put(problem.dv), mask=jax.device_put(problem.obs_mask),
+        covariates=jax.device_put(problem.covariates),
     )
 
 

@@ -138,22 +138,32 @@ class ParameterSpace:
         return np.asarray([t.init for t in self.thetas] + omega + list(self.sigma_init), dtype=float)
 
     def split(self, natural: Array) -> tuple[Array, Array, Array]:
-        """``(theta, Omega matrix, sigma)`` from a natural vector."""
+        """``(theta, Omega matrix, sigma)`` from a natural vector (NumPy arrays for a NumPy
+        vector, so host code compiles nothing; JAX arrays otherwise)."""
         nt = len(self.thetas)
         no = len(self.omega_element_names)
         theta = natural[:nt]
         omega_flat = natural[nt:nt + no]
         sigma = natural[nt + no:]
         k = len(self.eta_names)
-        omega = jnp.zeros((k, k))
+        rows: list[int] = []
+        cols: list[int] = []
+        index: list[int] = []
         pos, offset = 0, 0
         for block in self.blocks:
             for i in range(block.size):
                 for j in range(i + 1):
-                    omega = omega.at[offset + i, offset + j].set(omega_flat[pos])
-                    omega = omega.at[offset + j, offset + i].set(omega_flat[pos])
+                    rows += [offset + i, offset + j]
+                    cols += [offset + j, offset + i]
+                    index += [pos, pos]
                     pos += 1
             offset += block.size
+        r, c, e = np.asarray(rows, int), np.asarray(cols, int), np.asarray(index, int)
+        if isinstance(natural, np.ndarray):
+            omega = np.zeros((k, k))
+            omega[r, c] = omega_flat[e]
+        else:
+            omega = jnp.zeros((k, k)).at[r, c].set(omega_flat[e])
         return theta, omega, sigma
 
     # ------------------------------------------------------- unconstrained scale

@@ -100,7 +100,7 @@ def chunk_values(model: PopulationModel, design: pd.DataFrame, size: int, seed: 
     """
     problem = _template_problem(model, data_fingerprint(design), design)
     space = model.space
-    theta, omega, sigma = (np.asarray(a) for a in space.split(jnp.asarray(space.natural_init())))
+    theta, omega, sigma = space.split(space.natural_init())
     rng = np.random.default_rng(seed)
     k = len(space.eta_names)
     etas = rng.multivariate_normal(np.zeros(k), omega, size=size) if k else np.zeros((size, 0))

@@ -245,7 +245,7 @@ def build_result(
     natural = evaluator.natural(u)
     per_subject = evaluator.per_subject(natural, etas)
     etas = np.asarray(per_subject.eta)
-    ofv = float(np.sum(per_subject.ofv))
+    ofv = float(np.asarray(per_subject.ofv).sum())
     cov = covariance_step(evaluator, natural, etas, evaluator.method.covariance)
     table, ebe, eta_shrink, eps_shrink = compute_diagnostics(evaluator, natural, etas)
     names = space.natural_names

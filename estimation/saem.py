@@ -217,7 +217,7 @@ def fit_saem(
     count = max(int(acc["count"]), 1)
     cond_mean = np.asarray(acc["eta"]) / count
     cond_cov = np.asarray(acc["eta2"]) / count - np.einsum("ni,nj->nij", cond_mean, cond_mean)
-    _, omega, _ = space.split(jnp.asarray(natural))
+    _, omega, _ = space.split(np.asarray(natural, dtype=float))
     jitter = 1e-6 * np.diag(np.asarray(omega))
     cond_cov = (cond_cov + np.swapaxes(cond_cov, 1, 2)) / 2 + np.diag(jitter)[None]
 

@@ -153,8 +153,7 @@ def simulate_arrays(
     n_replicates = int(n_replicates)
     space = model.space
     natural = np.asarray(natural, dtype=float)
-    _, omega, _ = space.split(jnp.asarray(natural))
-    omega = np.asarray(omega)
+    _, omega, _ = space.split(natural)
     n_subj, n_obs = problem.obs_mask.shape
     k = len(space.eta_names)
     rng = np.random.default_rng(seed)
