@@ -6,8 +6,9 @@ Three implementations share that signature:
 - closed form (linear one-compartment models): exact, with a custom JVP whose
   derivatives are the symbolic derivatives of the closed form;
 - matrix exponential (other linear models): exact, differentiated by JAX;
-- ODE (anything else): diffrax, with a custom JVP from the forward sensitivity
-  equations dS/dt = J S + df/dp built by sympy, solved together with the states.
+- ODE (anything else): popkin's Tsit5 integrator (:mod:`compartments.tsit5`) or any
+  diffrax solver, with a custom JVP from the forward sensitivity equations
+  dS/dt = J S + df/dp built by sympy, solved together with the states.
 
 Event-time and dose-amount sensitivities follow by the chain rule when the
 solver differentiates through the event sequence (``jax.jacfwd``).
@@ -25,6 +26,7 @@ import jax.numpy as jnp
 from jax.scipy.linalg import expm
 
 from compartments.compiled import CompiledModel
+from compartments.tsit5 import integrate_tsit5
 
 if TYPE_CHECKING:   # diffrax is imported where an ODE is solved: closed-form fits never load it
     import diffrax
@@ -41,15 +43,18 @@ class OdeOptions:
     ----------
     solver
         A diffrax solver, e.g. a stiff one such as ``diffrax.Kvaerno5()``; ``None`` (default)
-        is ``diffrax.Tsit5()`` (non-stiff).
+        is popkin's own Tsit5 (:func:`compartments.tsit5.integrate_tsit5`: the method of
+        ``diffrax.Tsit5()`` with diffrax's default step control, in a loop about five times
+        cheaper per step for these small systems; non-stiff).
     rtol, atol
         Relative and absolute tolerances of the adaptive step-size controller.
     max_steps
         Maximum number of steps per interval between events.
     ss_max_cycles, ss_rtol
         Steady state of nonlinear models is found by repeated dosing until the
-        relative change of the state over one cycle is below ``ss_rtol``, for at
-        most ``ss_max_cycles`` cycles (the number used is reported).
+        relative change of the state over one cycle is below ``ss_rtol`` (or, once it is
+        within 10 ``rtol``, stops decreasing: the integration error then dominates), for
+        at most ``ss_max_cycles`` cycles (the number used is reported).
 
     A solve that fails (e.g. more than ``max_steps`` steps) returns NaN rather than
     raising, so that compiled programs can be kept in the persistent cache.
@@ -211,27 +216,13 @@ def _integrator(options: OdeOptions, n: int) -> Callable:
     def norm(y) -> Array:  # type: ignore[no-untyped-def]
         return jnp.sqrt(jnp.mean(amounts(y) ** 2))
 
-    import diffrax
-
-    solver = diffrax.Tsit5() if options.solver is None else options.solver
-    controller = diffrax.PIDController(rtol=options.rtol, atol=options.atol, norm=norm)
-
-    def solve(vector_field, y0, t0, t1, args):  # type: ignore[no-untyped-def]
-        # a zero-length interval is integrated over a dummy tiny interval and discarded;
-        # t1 < t0 integrates backwards (steady state with a lag longer than II)
-        empty = t1 == t0
-        t1_safe = jnp.where(empty, t0 + 1e-6 * jnp.maximum(1.0, jnp.abs(t0)), t1)
-        sol = diffrax.diffeqsolve(
-            diffrax.ODETerm(vector_field), solver, t0, t1_safe, None, y0, args=args,
-            stepsize_controller=controller, max_steps=options.max_steps,
-            adjoint=diffrax.ForwardMode(), saveat=diffrax.SaveAt(t1=True),
-            # no host-side error callback, so that compiled programs can be stored in the
-            # persistent compilation cache; a failed solve (e.g. max_steps) gives NaN instead
-            throw=False,
-        )
-        ok = sol.result == diffrax.RESULTS.successful
-        return jax.tree_util.tree_map(lambda a, b: jnp.where(empty, a, jnp.where(ok, b[-1], jnp.nan)),
-                                      y0, sol.ys)
+    if options.solver is None:
+        def solve(vector_field, y0, t0, t1, args):  # type: ignore[no-untyped-def]
+            # t1 < t0 integrates backwards (steady state with a lag longer than II)
+            return integrate_tsit5(vector_field, y0, t0, t1, args, rtol=options.rtol, atol=options.atol,
+                                   max_steps=options.max_steps, control=amounts)
+    else:
+        solve = _diffrax_solve(options, norm)
 
     @functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
     def integrate(vector_field, y0, t0, t1, args):  # type: ignore[no-untyped-def]
@@ -256,3 +247,30 @@ def _integrator(options: OdeOptions, n: int) -> Callable:
         return y1, jax.tree_util.tree_map(lambda s, f: s + f * dt1, s1, f1)
 
     return integrate
+
+
+def _diffrax_solve(options: OdeOptions, norm: Callable) -> Callable:
+    """``solve(field, y0, t0, t1, args) -> y1`` by ``diffrax.diffeqsolve`` with ``options.solver``."""
+    import diffrax
+
+    solver = options.solver
+    controller = diffrax.PIDController(rtol=options.rtol, atol=options.atol, norm=norm)
+
+    def solve(vector_field, y0, t0, t1, args):  # type: ignore[no-untyped-def]
+        # a zero-length interval is integrated over a dummy tiny interval and discarded;
+        # t1 < t0 integrates backwards (steady state with a lag longer than II)
+        empty = t1 == t0
+        t1_safe = jnp.where(empty, t0 + 1e-6 * jnp.maximum(1.0, jnp.abs(t0)), t1)
+        sol = diffrax.diffeqsolve(
+            diffrax.ODETerm(vector_field), solver, t0, t1_safe, None, y0, args=args,
+            stepsize_controller=controller, max_steps=options.max_steps,
+            adjoint=diffrax.ForwardMode(), saveat=diffrax.SaveAt(t1=True),
+            # no host-side error callback, so that compiled programs can be stored in the
+            # persistent compilation cache; a failed solve (e.g. max_steps) gives NaN instead
+            throw=False,
+        )
+        ok = sol.result == diffrax.RESULTS.successful
+        return jax.tree_util.tree_map(lambda a, b: jnp.where(empty, a, jnp.where(ok, b[-1], jnp.nan)),
+                                      y0, sol.ys)
+
+    return solve
