@@ -43,10 +43,14 @@ from estimation.data_checks import (
     RESET_DOSE,
     DataError,
     DataWarning,
+    check_covariate_columns,
+    check_log_scale_dv,
+    check_observation_compartments,
     check_records,
     record_error,
     suspicious,
 )
+from estimation.population import PopulationModel
 
 __all__ = [
     "NONMEM_COLUMNS",
@@ -786,14 +790,67 @@ class Dataset:
         """
         return _event_tables(self._events_frame, self.rows, model, output_column, self._source)
 
-    def check_model(self, model: Model, output_column: str | None = None) -> None:
+    def check_model(
+        self, model: Model | PopulationModel, output_column: str | None = None, *,
+        design: bool = False,
+    ) -> None:
         """Check the records against ``model``; raise :class:`DataError` naming the row.
 
-        Dose CMT must be a compartment number 1..n of a dosing target of the
-        model, modelled RATE (-1/-2) needs the model's infusion rate/duration,
-        and ``output_column`` values must name model outputs (1..n_outputs).
+        Against the structure (a compartment :class:`~compartments.graph.Model`, or
+        the structure of a population model): dose CMT must be a compartment number
+        1..n of a dosing target, modelled RATE (-1/-2) needs the model's infusion
+        rate/duration, ``output_column`` values must name model outputs
+        (1..n_outputs), and the CMT of an observation (EVID 0) must be missing, 0 or
+        a compartment number 1..n (an observation reads a model output, chosen by
+        ``output_column``, not CMT). Against a
+        :class:`~estimation.population.PopulationModel`, also: every covariate the
+        model uses is a column (one differing only in case is pointed out), and,
+        unless ``design``, every observation used (EVID 0, MDV 0) of an output with
+        a log-transformed error model (:class:`~estimation.error_models.Exponential`)
+        has DV > 0.
+
+        Parameters
+        ----------
+        model
+            The model the data are for.
+        output_column
+            Column (e.g. ``"DVID"``, 1-based) choosing each observation's output.
+        design
+            The DV values are placeholders (a simulation design): not checked
+            against the error models.
+
+        Examples
+        --------
+        >>> iv = (Model("iv").compartment("central", volume="V").elimination("central", cl="CL")
+        ...       .dose("central").output("Cc", "central / V"))
+        >>> read_nonmem(example_path("theo_sd")).check_model(iv)
+        Traceback (most recent call last):
+        ...
+        estimation.data_checks.DataError: theo_sd.csv, row 2: column CMT = 2: expected a \
+compartment number 1..1 of model 'iv' (1 central), or 0 or missing; an observation reads the \
+model output Cc, not CMT
         """
-        self.events_for(model, output_column)
+        population = model if isinstance(model, PopulationModel) else None
+        structure = population.structure if population is not None else model
+        tables = self.events_for(structure, output_column)
+        outputs = structure.output_names
+        if output_column is not None:
+            reads = f"the output numbered by column {output_column}"
+        elif len(outputs) == 1:
+            reads = f"the model output {outputs[0]}"
+        else:
+            reads = f"the model's first output, {outputs[0]} (others by output_column)"
+        check_observation_compartments(self._frame, structure.compartment_names,
+                                       model_name=structure.name, reads=reads, source=self._source)
+        if population is None:
+            return
+        check_covariate_columns(population.covariate_names, self._covariates,
+                                model_name=population.title, source=self._source)
+        if not design:
+            read = np.concatenate([t.output for t in tables]) if tables else np.zeros(0, int)
+            check_log_scale_dv(self._frame, read,
+                               [em.log_transform for em in population.error_models], outputs,
+                               source=self._source)
 
 
 def _scalar(value: object) -> object:

@@ -3,7 +3,10 @@
 The functions here take the *numeric* table built by :func:`estimation.data.read_nonmem`
 (NONMEM columns in upper case, one row per record, indexed by the 1-based row of
 the input file) and either raise :class:`DataError` naming the row, the column,
-the value and what is expected, or return messages for :class:`DataWarning`.
+the value and what is expected, or return messages for :class:`DataWarning`. The
+``check_*`` functions after :func:`check_records` check the table against facts of a
+model (its compartments, covariates and error models), given as plain values by
+:meth:`estimation.data.Dataset.check_model`.
 
 Examples
 --------
@@ -14,6 +17,8 @@ Examples
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -213,6 +218,127 @@ def _check_time_order(frame: pd.DataFrame, source: str | None) -> None:
             "(EVID 3 or 4) to restart the time course",
             source=source,
         )
+
+
+# ------------------------------------------------------------- errors against a model
+def check_observation_compartments(
+    frame: pd.DataFrame, compartments: Sequence[str], *, model_name: str, reads: str,
+    source: str | None = None,
+) -> None:
+    """Raise :class:`DataError` for an observation (EVID 0) whose CMT is not a compartment.
+
+    popkin reads an observation from a model output, not from CMT, so the CMT of an
+    observation record may be missing or 0 (NONMEM's default) or any compartment number
+    1..n; anything else is a mistake in the data. ``reads`` says which output the
+    observations read (shown in the message).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> f = pd.DataFrame({"EVID": [1, 0], "CMT": [1.0, 3.0]}, index=[1, 2])
+    >>> check_observation_compartments(f, ("depot", "central"), model_name="oral",
+    ...                                reads="the model's first output, Cc")
+    Traceback (most recent call last):
+    ...
+    estimation.data_checks.DataError: row 2: column CMT = 3: expected a compartment number \
+1..2 of model 'oral' (1 depot, 2 central), or 0 or missing; an observation reads \
+the model's first output, Cc, not CMT
+    """
+    if "CMT" not in frame.columns:
+        return
+    cmt = frame["CMT"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    n = len(compartments)
+    known = np.isnan(cmt) | (cmt == 0) | ((cmt >= 1) & (cmt <= n))
+    bad = np.flatnonzero((frame["EVID"].to_numpy() == OBSERVATION) & ~known)
+    if bad.size:
+        i = int(bad[0])
+        numbered = ", ".join(f"{k} {name}" for k, name in enumerate(compartments, start=1))
+        raise record_error(
+            int(frame.index[i]), "CMT", cmt[i],
+            f"expected a compartment number 1..{n} of model {model_name!r} ({numbered}), "
+            f"or 0 or missing; an observation reads {reads}, not CMT", source=source)
+
+
+def check_covariate_columns(
+    needed: Sequence[str], covariates: Sequence[str], *, model_name: str,
+    source: str | None = None,
+) -> None:
+    """Raise :class:`DataError` when a covariate the model uses is not a column of the data.
+
+    Covariate names are case-sensitive; a column that differs only in case is named in
+    the message with the mapping that fixes it.
+
+    Examples
+    --------
+    >>> check_covariate_columns(["WT"], ["wt"], model_name="oral_wt", source="d.csv")
+    Traceback (most recent call last):
+    ...
+    estimation.data_checks.DataError: d.csv: model 'oral_wt' uses covariates ['WT'] that are \
+not columns of the data; the covariate columns are ['wt']; column 'wt' differs from 'WT' only \
+in case (covariate names are case-sensitive): map it with --map wt=WT on the command line, or \
+rename={'wt': 'WT'} in read_nonmem
+    """
+    missing = [name for name in needed if name not in covariates]
+    if not missing:
+        return
+    message = (f"{source + ': ' if source else ''}model {model_name!r} uses covariates {missing} "
+               f"that are not columns of the data; the covariate columns are "
+               f"{list(covariates) or 'none'}")
+    upper = {str(c).upper(): c for c in covariates}
+    near = {upper[name.upper()]: name for name in missing if name.upper() in upper}
+    if near:
+        olds = ", ".join(repr(old) for old in near)
+        news = ", ".join(repr(new) for new in near.values())
+        one = len(near) == 1
+        message += (
+            f"; column{'' if one else 's'} {olds} differ{'s' if one else ''} from {news} only in "
+            f"case (covariate names are case-sensitive): map {'it' if one else 'them'} with "
+            f"--map {','.join(f'{old}={new}' for old, new in near.items())} on the command line, "
+            f"or rename={near!r} in read_nonmem")
+    raise DataError(message, column=missing[0])
+
+
+def check_log_scale_dv(
+    frame: pd.DataFrame, output: np.ndarray, log_scale: Sequence[bool],
+    output_names: Sequence[str], *, source: str | None = None,
+) -> None:
+    """Raise :class:`DataError` for observations with DV <= 0 of a log-transformed output.
+
+    An exponential (log-transform-both-sides) error model fits log DV, so every
+    observation used (EVID 0, MDV 0) of an output whose error model has ``log_transform``
+    needs DV > 0. ``output`` is the 0-based output each record reads (aligned with
+    ``frame``); ``log_scale[k]`` tells whether output ``k`` is fitted on log scale.
+    The message names the first offending row and lists the others.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> f = pd.DataFrame({"EVID": [1, 0, 0, 0], "MDV": [1, 0, 0, 1],
+    ...                   "DV": [0.0, 0.0, 2.0, 0.0]}, index=[1, 2, 3, 4])
+    >>> check_log_scale_dv(f, np.zeros(4, int), [True], ["Cc"])
+    Traceback (most recent call last):
+    ...
+    estimation.data_checks.DataError: row 2: column DV = 0: expected DV > 0 for a \
+log-transformed (exponential) error model; set MDV=1 to exclude the record, or use an \
+additive/proportional error model
+    """
+    flags = np.asarray(log_scale, dtype=bool)
+    if not flags.any():
+        return
+    used = (frame["EVID"].to_numpy() == OBSERVATION) & (frame["MDV"].to_numpy() == 0)
+    dv = frame["DV"].to_numpy(dtype=float)
+    bad = np.flatnonzero(used & flags[np.asarray(output, dtype=int)] & (dv <= 0))
+    if not bad.size:
+        return
+    i = int(bad[0])
+    rows = frame.index.to_numpy()
+    of_output = f" (output {output_names[int(output[i])]})" if len(output_names) > 1 else ""
+    others = f" (DV <= 0 in rows {_rows_text(rows[bad])})" if bad.size > 1 else ""
+    raise record_error(
+        int(rows[i]), "DV", dv[i],
+        f"expected DV > 0 for a log-transformed (exponential) error model{of_output}; set MDV=1 "
+        f"to exclude the record, or use an additive/proportional error model{others}",
+        source=source)
 
 
 # ----------------------------------------------------------------------- warnings

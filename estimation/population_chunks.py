@@ -131,7 +131,7 @@ def _template_problem(model: PopulationModel, key: str, design: pd.DataFrame) ->
     cache_key = (id(model), key)
     if cache_key not in _TEMPLATES:
         _TEMPLATES.clear()
-        _TEMPLATES[cache_key] = build_problem(model, read_nonmem(design))
+        _TEMPLATES[cache_key] = build_problem(model, read_nonmem(design), design=True)
     return _TEMPLATES[cache_key]
 
 
@@ -355,7 +355,7 @@ def simulate_population(
                         f"{dataset.n_subjects} IDs ({list(dataset.ids)[:5]}...)")
     frame = dataset.to_dataframe().reset_index(drop=True)
     frame = frame.assign(DV=frame["DV"].fillna(0.0))
-    template = build_problem(model, read_nonmem(frame))
+    template = build_problem(model, read_nonmem(frame), design=True)
     times = template.obs_time[0][template.obs_mask[0]]
     n_chunks = -(-n_subjects // chunk_size)
     keep = out is not None

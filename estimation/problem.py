@@ -71,26 +71,42 @@ class Problem:
 
 
 def build_problem(
-    model: PopulationModel, data: Dataset | pd.DataFrame, *, output_column: str | None = None
+    model: PopulationModel, data: Dataset | pd.DataFrame, *, output_column: str | None = None,
+    design: bool = False,
 ) -> Problem:
     """Bind ``model`` to a validated dataset (or NONMEM-format rows, validated here).
 
     Observation records are EVID=0 rows with MDV != 1 and a DV; everything
-    else feeds the dosing engine only.
+    else feeds the dosing engine only. The data are first checked against the
+    model by :meth:`~estimation.data.Dataset.check_model` (dose and observation
+    compartments, outputs, covariates and, unless ``design``, DV > 0 for outputs
+    with a log-transformed error model).
+
+    Parameters
+    ----------
+    model
+        The population model.
+    data
+        The dataset (or NONMEM-format rows).
+    output_column
+        Column (e.g. ``"DVID"``, 1-based) choosing each observation's output.
+    design
+        The DV values are placeholders (simulation): not checked against the error
+        models.
+
+    Raises
+    ------
+    DataError
+        A record or column that does not fit the model, naming the row.
+    ProblemError
+        The data contain no observations, or a covariate is missing on every record of
+        a subject.
     """
     dataset = data if isinstance(data, Dataset) else read_nonmem(data)
-    dataset.check_model(model.structure, output_column=output_column)
+    dataset.check_model(model, output_column=output_column, design=design)
     normalised = dataset.to_dataframe()
     file_rows = np.asarray(normalised.index, dtype=int)
     df = normalised.reset_index(drop=True)
-    if "DV" not in df.columns:
-        raise ProblemError("the data have no DV column")
-    missing = [c for c in model.covariate_names if c not in df.columns]
-    if missing:
-        raise ProblemError(
-            f"covariates {missing} used by the model are not columns of the data "
-            f"(columns: {list(df.columns)})"
-        )
     tables = events_from_nonmem(df, model.structure, output_column=output_column)
     records, layout, positions = records_from_tables(tables)
     dv_all = pd.to_numeric(df["DV"], errors="coerce").to_numpy(dtype=float)

@@ -248,7 +248,8 @@ def simulate_replicates(
     """
     model, natural = fitted_model(result)
     dataset = design_of(result, data)
-    problem = build_problem(model, dataset, output_column=output_column or result.output_column)
+    problem = build_problem(model, dataset, output_column=output_column or result.output_column,
+                            design=True)
     sims = simulate_arrays(model, problem, natural, n_replicates, seed=seed, variability=variability,
                            ode_options=ode_options)
     return replicates_frame(sims, dataset)
@@ -351,7 +352,7 @@ def simulate_observations(
     # the values enter as numbers: the compiled simulator of ``model`` serves every ``values``
     natural = (model.with_initial(values) if values else model).space.natural_init()
     dataset = data if isinstance(data, Dataset) else read_nonmem(data)
-    problem = build_problem(model, dataset, output_column=output_column)
+    problem = build_problem(model, dataset, output_column=output_column, design=True)
     sims = simulate_arrays(model, problem, natural, 1, seed=seed, ode_options=ode_options)
     out = dataset.to_dataframe()
     out["DV"] = out["DV"].fillna(0.0)

@@ -186,7 +186,7 @@ def sse_command(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return _fail(str(exc))
     try:
-        design = _read_data(args.design, model)
+        design = _read_data(args.design, model, design=True)
     except (ValueError, OSError) as exc:
         return _fail(f"invalid design: {exc}")
     try:
@@ -216,8 +216,8 @@ def _model(args: argparse.Namespace) -> Any:
     return model.with_error(error_model_from_name(args.error)) if args.error else model
 
 
-def _read_data(text: str, model: Any) -> Any:
-    """Read and check a data file (or bundled example) against ``model``."""
+def _read_data(text: str, model: Any, *, design: bool = False) -> Any:
+    """Read and check a data file (or bundled example) against ``model`` (``design``: DV unchecked)."""
     from compartments.events import EventError
     from estimation.data import DataError, example_names, example_path, read_nonmem
 
@@ -230,13 +230,9 @@ def _read_data(text: str, model: Any) -> Any:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             data = read_nonmem(path)
-        data.check_model(model.structure)
+        data.check_model(model, design=design)
     except EventError as exc:
         raise DataError(str(exc)) from exc
-    missing = [c for c in model.covariate_names if c not in data.covariates]
-    if missing:
-        raise DataError(f"{path.name}: model {model.title!r} uses covariates {missing} that are not columns "
-                        f"of the data; the covariate columns are {list(data.covariates) or 'none'}")
     return data
 
 

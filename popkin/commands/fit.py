@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any
 from popkin.commands.inputs import (
     EXIT_FAILED,
     EXIT_OK,
+    MAP_HELP,
     InputError,
     absolute_model_spec,
+    column_map,
     data_path,
     fail,
     model_with_error,
@@ -40,6 +42,7 @@ examples:
   popkin fit data.csv --model my_models.py:my_model --out run2 --force
   popkin fit theo_sd --model oral_1cmt --vpc --out run3      # also VPC and pcVPC
   popkin fit acop.csv --model iv_1cmt --drop SS,II --quiet
+  popkin fit study.csv --model oral_1cmt --map TAD=TIME,CONC=DV,wt=WT   # other column names
   popkin fit pkpd.csv --model iv_1cmt_emax --output-column DVID --out pkpd   # PK and PD records
 """
 METHODS = "focei (default; NONMEM's FOCE INTERACTION), foce, fo, laplace, saem"
@@ -99,6 +102,7 @@ def add_subcommands(subparsers: Any) -> None:
                         help="replace DIR even if it holds an earlier complete result")
     parser.add_argument("--drop", default="", metavar="COLS",
                         help="comma-separated data columns to ignore, e.g. SS,II when they hold markers")
+    parser.add_argument("--map", default="", metavar="OLD=NEW[,...]", help=MAP_HELP)
     parser.add_argument("--vpc", action="store_true",
                         help="also simulate a VPC and a pcVPC (200 replicates; see `popkin vpc` for options)")
     parser.add_argument("--no-plots", action="store_true", help="write no figures and no report (faster)")
@@ -130,7 +134,9 @@ def run(args: argparse.Namespace) -> int:
         model = model_with_error(args.model, args.error)
         path = data_path(args.data)
         drop = tuple(c.strip() for c in args.drop.split(",") if c.strip())
-        data, data_warnings = read_dataset(path, model, drop=drop, output_column=args.output_column)
+        rename = column_map(args.map)
+        data, data_warnings = read_dataset(path, model, drop=drop, rename=rename,
+                                           output_column=args.output_column)
         try:
             method = method_from_name(args.method)
         except ValueError as exc:
@@ -145,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
             warn(w)
     record = RunRecord(
         data=str(path), data_sha256=file_sha256(path), model=absolute_model_spec(args.model),
-        error=args.error, method=args.method, drop=drop,
+        error=args.error, method=args.method, drop=drop, rename=rename,
         options={"vpc": args.vpc, "plots": not args.no_plots, "output_column": args.output_column},
         command=("popkin", *args.argv),
         popkin_version=version(),

@@ -5,14 +5,14 @@ Examples
 >>> resolve_model("iv_2cmt").title
 'iv_2cmt'
 >>> model_with_error("oral_1cmt", "add").error
-Additive(add=0.7, name='add_sd')
+Additive(add=0.7, name='add_sd', fixed=False)
 """
 
 from __future__ import annotations
 
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -156,7 +156,8 @@ def data_path(text: str) -> Path:
 
 
 def read_dataset(path: Path, model: PopulationModel | None = None, *, drop: Sequence[str] = (),
-                 design: bool = False, output_column: str | None = None) -> tuple[Dataset, list[str]]:
+                 rename: Mapping[str, str] | None = None, design: bool = False,
+                 output_column: str | None = None) -> tuple[Dataset, list[str]]:
     """Read and validate a NONMEM-format file, and check it against ``model``.
 
     Parameters
@@ -164,11 +165,16 @@ def read_dataset(path: Path, model: PopulationModel | None = None, *, drop: Sequ
     path
         The CSV file.
     model
-        When given: dose compartments and covariates are checked against it.
+        When given: the records are checked against it
+        (:meth:`~estimation.data.Dataset.check_model`: dose and observation compartments,
+        outputs, covariates, DV > 0 for a log-transformed error model).
     drop
         Columns to ignore.
+    rename
+        ``{column in the file: NONMEM or covariate name}`` (``--map``; see :func:`column_map`).
     design
-        Accept a missing DV column or missing DV values (a simulation design): they are read as 0.
+        Accept a missing DV column or missing DV values (a simulation design): they are read as 0,
+        and DV is not checked against the error model.
     output_column
         The column choosing each observation's output (e.g. ``"DVID"``): checked against the
         model's outputs.
@@ -200,20 +206,49 @@ def read_dataset(path: Path, model: PopulationModel | None = None, *, drop: Sequ
             source: Path | pd.DataFrame = path
             if design:
                 source = _design_frame(path)
-            data = read_nonmem(source, drop=drop)
+            data = read_nonmem(source, rename=rename, drop=drop)
             if model is not None:
-                data.check_model(model.structure, output_column=output_column)
-        if model is not None:
-            missing = [c for c in model.covariate_names if c not in data.covariates]
-            if missing:
-                raise DataError(
-                    f"{path.name}: model {model.title!r} uses covariates {missing} that are not columns of "
-                    f"the data; the covariate columns are {list(data.covariates) or 'none'}"
-                )
+                data.check_model(model, output_column=output_column, design=design)
     except (DataError, EventError, ValueError, OSError) as exc:
         prefix = f"{path.name}: " if design and path.name not in str(exc) else ""
         raise InputError(f"invalid dataset: {prefix}{exc}") from exc
     return data, [str(w.message) for w in caught]
+
+
+def column_map(text: str) -> dict[str, str]:
+    """The ``--map OLD=NEW[,OLD=NEW...]`` option as ``{OLD: NEW}`` (``read_nonmem``'s ``rename``).
+
+    Raises
+    ------
+    InputError
+        A malformed item (no ``=``, an empty name) or a column mapped twice.
+
+    Examples
+    --------
+    >>> column_map("TAD=TIME, CONC=DV")
+    {'TAD': 'TIME', 'CONC': 'DV'}
+    >>> column_map("")
+    {}
+    >>> column_map("TAD")
+    Traceback (most recent call last):
+    ...
+    popkin.commands.inputs.InputError: --map 'TAD': expected OLD=NEW[,OLD=NEW...], e.g. --map TAD=TIME,CONC=DV
+    """
+    mapping: dict[str, str] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        old, sep, new = (s.strip() for s in item.partition("="))
+        if not (sep and old and new) or "=" in new:
+            raise InputError(f"--map {item!r}: expected OLD=NEW[,OLD=NEW...], e.g. --map TAD=TIME,CONC=DV")
+        if old.upper() in (k.upper() for k in mapping):
+            raise InputError(f"--map: column {old!r} is mapped twice; map each column once")
+        mapping[old] = new
+    return mapping
+
+
+MAP_HELP = ("map data columns to NONMEM or covariate names, e.g. TAD=TIME,CONC=DV or wt=WT "
+            "(OLD is matched case-insensitively; as read_nonmem's rename=)")
 
 
 def _design_frame(path: Path) -> object:

@@ -1,8 +1,9 @@
 """``run.json``: how a results folder was made, so that later commands can rebuild the fit.
 
-It records the data file (absolute path and SHA-256), the model spec, the error and
-method options, the command line and the popkin version. :func:`load_fit` rebuilds the
-model and data and returns the saved :class:`~estimation.results.FitResult` with them
+It records the data file (absolute path and SHA-256), the columns dropped and mapped
+(``--drop``, ``--map``), the model spec, the error and method options, the command line
+and the popkin version. :func:`load_fit` rebuilds the model and data and returns the saved
+:class:`~estimation.results.FitResult` with them
 attached (so ``result.final_model()`` works, e.g. for ``popkin vpc``).
 
 Examples
@@ -47,6 +48,7 @@ class RunRecord:
     error: str | None
     method: str
     drop: tuple[str, ...] = ()
+    rename: dict[str, str] = field(default_factory=dict)
     options: dict[str, object] = field(default_factory=dict)
     command: tuple[str, ...] = ()
     popkin_version: str = "unknown"
@@ -84,6 +86,7 @@ class RunRecord:
         return {
             "data": self.data, "model": self.model, "error": self.error or "(the model's own)",
             "method": self.method, "dropped columns": ", ".join(self.drop) or "none",
+            "mapped columns": ", ".join(f"{old}={new}" for old, new in self.rename.items()) or "none",
             "command": " ".join(self.command), "popkin version": self.popkin_version, "started": self.created,
         }
 
@@ -127,7 +130,8 @@ def load_fit(folder: str | os.PathLike[str]) -> FitResult:
         warn(f"{record.data} changed since the fit (SHA-256 differs); using its current content")
     model = model_with_error(record.model, record.error)
     saved = FitResult.load(results)
-    data, _ = read_dataset(data_file, model, drop=record.drop, output_column=saved.output_column)
+    data, _ = read_dataset(data_file, model, drop=record.drop, rename=record.rename,
+                           output_column=saved.output_column)
     return replace(saved, model=model, data=data)
 
 

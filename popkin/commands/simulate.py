@@ -176,7 +176,7 @@ def simulate_design(model: PopulationModel, data: Dataset, *, variability: str, 
         etas = np.zeros((1, data.n_subjects, k))
     else:
         try:
-            problem = build_problem(model, data, output_column=output_column)
+            problem = build_problem(model, data, output_column=output_column, design=True)
         except ValueError as exc:
             raise InputError(f"cannot simulate observations: {exc}") from exc
         sims = simulate_arrays(model, problem, natural, n, seed=seed, variability=variability)

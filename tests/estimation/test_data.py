@@ -17,6 +17,10 @@ from estimation.data import (
     example_path,
     read_nonmem,
 )
+from estimation.error_models import Additive, Exponential, Proportional
+from estimation.fit import evaluate, fit
+from estimation.population import PopulationModel
+from estimation.problem import build_problem
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -51,6 +55,15 @@ def oral_model() -> Model:
         .elimination("central", cl="CL")
         .dose("depot")
         .output("Cc", "central / V")
+    )
+
+
+def oral_population(error, structure: Model | None = None, *, wt: bool = False) -> PopulationModel:
+    """``oral_model()`` with log-normal CL (times (WT/70)^0.75 with ``wt``) and ``error``."""
+    cl = "exp(tcl + eta_cl) * (WT / 70) ** 0.75" if wt else "exp(tcl + eta_cl)"
+    return PopulationModel(
+        structure or oral_model(), parameters={"KA": "exp(tka)", "CL": cl, "V": "exp(tv)"},
+        thetas={"tka": 0.4, "tcl": 1.0, "tv": 3.4}, omega={"eta_cl": 0.1}, error=error,
     )
 
 
@@ -414,6 +427,121 @@ def test_check_model_output_column(tmp_path: Path) -> None:
     assert_data_error(exc, 5, "DVID", "= 2", "output number 1..1", "Cc")
     with pytest.raises(DataError, match="output column 'YTYPE' is not in the data"):
         ds.check_model(oral_model(), output_column="YTYPE")
+
+
+@pytest.mark.parametrize("cmt", ["3", "-2", "9"])
+def test_check_model_observation_cmt_outside_the_model(tmp_path: Path, cmt: str) -> None:
+    lines = [*GOOD]
+    lines[2] = f"1,2,4.1,.,0,0,{cmt}"
+    ds = read_nonmem(write(tmp_path, lines))
+    with pytest.raises(DataError) as exc:
+        ds.check_model(oral_model())
+    assert_data_error(exc, 3, "CMT", f"= {cmt}", "compartment number 1..2 of model 'oral_1cmt'",
+                      "(1 depot, 2 central), or 0 or missing",
+                      "an observation reads the model output Cc, not CMT")
+    assert exc.value.value == float(cmt)
+
+
+def test_check_model_observation_cmt_zero_missing_or_a_compartment_is_accepted(
+    tmp_path: Path,
+) -> None:
+    lines = [*GOOD]
+    lines[1], lines[2], lines[4] = "1,1,5.2,.,0,0,0", "1,2,4.1,.,0,0,.", "2,1,6.0,.,0,0,1"
+    read_nonmem(write(tmp_path, lines)).check_model(oral_model())
+    no_cmt = [",".join(line.split(",")[:-1]) for line in GOOD]
+    read_nonmem(write(tmp_path, no_cmt, header="ID,TIME,DV,AMT,EVID,MDV")).check_model(oral_model())
+
+
+def test_check_model_observation_cmt_with_mdv_1_and_output_column(tmp_path: Path) -> None:
+    lines = [line + ",1" for line in GOOD]
+    lines[4] = "2,1,6.0,.,0,1,4,1"  # MDV 1: not used in a fit, but still a record of the model
+    ds = read_quiet(write(tmp_path, lines, header=HEADER + ",DVID"))
+    with pytest.raises(DataError) as exc:
+        ds.check_model(oral_model(), output_column="DVID")
+    assert_data_error(exc, 5, "CMT", "= 4", "reads the output numbered by column DVID, not CMT")
+
+
+# ------------------------------------------------ checks against a population model
+LOG_DV = ("expected DV > 0 for a log-transformed (exponential) error model; set MDV=1 to exclude "
+          "the record, or use an additive/proportional error model")
+
+
+def test_exponential_error_needs_positive_observations(tmp_path: Path) -> None:
+    lines = [*GOOD]
+    lines[2], lines[4] = "1,2,0,.,0,0,2", "2,1,-0.5,.,0,0,2"
+    ds = read_quiet(write(tmp_path, lines, name="zero.csv"))
+    with pytest.raises(DataError) as exc:
+        ds.check_model(oral_population(Exponential()))
+    assert_data_error(exc, 3, "DV", "= 0")
+    assert str(exc.value) == f"zero.csv, row 3: column DV = 0: {LOG_DV} (DV <= 0 in rows 3, 5)"
+    assert exc.value.value == 0.0
+    for error in (Additive(), Proportional()):  # only a log-transformed error model needs DV > 0
+        ds.check_model(oral_population(error))
+    ds.check_model(oral_population(Exponential()), design=True)  # a design's DV are placeholders
+
+
+def test_excluded_records_may_have_dv_zero_under_exponential_error(tmp_path: Path) -> None:
+    lines = [*GOOD]
+    lines[2] = "1,2,0,.,0,1,2"  # MDV 1: not an observation used in the fit
+    ds = read_quiet(write(tmp_path, lines))
+    ds.check_model(oral_population(Exponential()))
+    assert build_problem(oral_population(Exponential()), ds).n_observations == 2
+
+
+def test_theo_sd_with_exponential_error_names_the_first_zero_observation() -> None:
+    ds = read_nonmem(example_path("theo_sd"))
+    model = oral_population(Exponential())
+    expected = (f"theo_sd.csv, row 14: column DV = 0: {LOG_DV} "
+                "(DV <= 0 in rows 14, 26, 38, 50, 62, ... (9 in all))")
+    for run in (lambda: ds.check_model(model), lambda: build_problem(model, ds),
+                lambda: fit(model, ds), lambda: evaluate(model, ds)):
+        with pytest.raises(DataError) as exc:
+            run()
+        assert str(exc.value) == expected
+        assert (exc.value.row, exc.value.column, exc.value.value) == (14, "DV", 0.0)
+    assert build_problem(model, ds, design=True).n_observations == 132
+
+
+def test_only_outputs_with_a_log_transformed_error_need_positive_dv(tmp_path: Path) -> None:
+    two_outputs = oral_model().output("Ad", "depot")
+    model = oral_population({"Cc": Exponential(), "Ad": Additive()}, two_outputs)
+    lines = [*GOOD[:3], "1,3,0,.,0,0,1,2", *GOOD[3:]]  # DV 0 of output 2 (Ad, additive error)
+    lines = [line if line.count(",") == 7 else line + ",1" for line in lines]
+    ds = read_quiet(write(tmp_path, lines, header=HEADER + ",DVID"))
+    ds.check_model(model, output_column="DVID")  # DV 0 only on Ad
+    with pytest.raises(DataError) as exc:
+        ds.check_model(model)  # without DVID every observation reads Cc (exponential error)
+    assert_data_error(exc, 4, "DV", "= 0", "(output Cc)", "set MDV=1")
+    flipped = oral_population({"Cc": Additive(), "Ad": Exponential()}, two_outputs)
+    with pytest.raises(DataError) as exc:
+        ds.check_model(flipped, output_column="DVID")
+    assert_data_error(exc, 4, "DV", "= 0", "(output Ad)")
+
+
+def test_missing_covariate_with_a_column_differing_in_case(tmp_path: Path) -> None:
+    path = write(tmp_path, [line + ",70" for line in GOOD], header=HEADER + ",wt", name="w.csv")
+    model = oral_population(Additive(), wt=True)
+    with pytest.raises(DataError) as exc:
+        read_nonmem(path).check_model(model)
+    assert str(exc.value) == (
+        "w.csv: model 'oral_1cmt' uses covariates ['WT'] that are not columns of the data; the "
+        "covariate columns are ['wt']; column 'wt' differs from 'WT' only in case (covariate names "
+        "are case-sensitive): map it with --map wt=WT on the command line, or rename={'wt': 'WT'} "
+        "in read_nonmem")
+    assert exc.value.column == "WT"
+    with pytest.raises(DataError, match="rename=\\{'wt': 'WT'\\}"):
+        build_problem(model, read_nonmem(path))  # the fit path says the same
+    renamed = read_nonmem(path, rename={"wt": "WT"})
+    renamed.check_model(model)
+    assert build_problem(model, renamed).covariates[:, 0].tolist() == [70.0, 70.0]
+
+
+def test_missing_covariate_without_a_near_name(tmp_path: Path) -> None:
+    ds = read_nonmem(write(tmp_path, GOOD))
+    with pytest.raises(DataError) as exc:
+        ds.check_model(oral_population(Additive(), wt=True))
+    assert str(exc.value) == ("d.csv: model 'oral_1cmt' uses covariates ['WT'] that are not "
+                              "columns of the data; the covariate columns are none")
 
 
 def test_events_for_theo_sd() -> None:

@@ -25,11 +25,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from estimation.data import example_path
+from estimation.data import example_path, read_nonmem
 from estimation.error_models import Additive, Exponential
+from estimation.fit import evaluate
+from estimation.methods import FO
 from model_library import get
 from popkin.cli import OPTIONAL_COMMAND_MODULES, build_parser, main
-from popkin.commands.inputs import carry_over
+from popkin.commands.inputs import carry_over, model_with_error
 from popkin.commands.run_record import load_fit
 
 NLMIXR2_FOCEI = {"ofv": 116.8038, "tka": 0.4645, "tcl": 1.0120, "tv": 3.4600, "add_sd": 0.6938,
@@ -126,6 +128,41 @@ def test_tables_agree_with_results_json(theo_fit: Run) -> None:
     assert etas.shape[0] == 12 and list(etas.columns[:4]) == ["ID", "eta_ka", "eta_cl", "eta_v"]
 
 
+def test_fo_fit_with_combined_error(tmp_path: Path) -> None:
+    """``--method fo --error comb`` on theo_sd: results.json is complete and self-consistent.
+
+    (Proportional error alone is degenerate on theo_sd: its observations at TIME 0 have the
+    prediction 0, hence a residual SD of 0.)
+    """
+    out = tmp_path / "fo"
+    result = run("fit", "theo_sd", "--model", "oral_1cmt", "--method", "fo", "--error", "comb",
+                 "--no-plots", "--quiet", "--out", str(out))
+    assert result.code == 0, result.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert REQUIRED_KEYS <= set(results)
+    assert results["method"] == "FO" and results["converged"] is True
+    assert set(results["sigma"]) == {"add_sd", "prop_sd"}
+    assert all(0 < value < 2 for value in results["sigma"].values())
+    assert set(results["theta"]) == {"tka", "tcl", "tv"}
+    assert set(results["omega"]) == {"eta_ka", "eta_cl", "eta_v"}
+    n_obs, n_estimated = results["n_obs"], results["n_estimated"]
+    assert (n_obs, results["n_subjects"], n_estimated) == (132, 12, 8)
+    assert np.isfinite(results["ofv"])
+    assert results["minus2loglik"] == pytest.approx(results["ofv"] + n_obs * np.log(2 * np.pi), rel=1e-12)
+    assert results["aic"] == pytest.approx(results["minus2loglik"] + 2 * n_estimated, rel=1e-12)
+    assert results["bic"] == pytest.approx(results["minus2loglik"] + n_estimated * np.log(n_obs), rel=1e-12)
+    assert result.stdout.startswith(f"oral_1cmt FO: OFV {results['ofv']:.4f} (converged)")
+    record = json.loads((out / "run.json").read_text())
+    assert (record["method"], record["error"]) == ("fo", "comb")
+    parameters = pd.read_csv(out / "parameters.csv").set_index("parameter")
+    assert parameters.loc["prop_sd", "estimate"] == pytest.approx(results["sigma"]["prop_sd"], rel=1e-12)
+    # the OFV is the FO objective of the model at the estimates it reports (Python API, MAXEVAL=0)
+    at_estimates = model_with_error("oral_1cmt", "comb").with_initial(
+        {**results["theta"], **results["omega"], **results["sigma"]})
+    again = evaluate(at_estimates, read_nonmem(example_path("theo_sd")), FO())
+    assert again.ofv == pytest.approx(results["ofv"], abs=1e-6)
+
+
 def test_run_json_and_log_record_the_run(theo_fit: Run) -> None:
     record = json.loads((theo_fit.out / "run.json").read_text())
     assert record["data"] == str(example_path("theo_sd").resolve())
@@ -162,6 +199,134 @@ def test_dose_into_unknown_compartment_is_a_bad_dataset(tmp_path: Path, theo_row
     assert not (tmp_path / "out").exists()
     assert run("check", str(data)).code == 0  # valid on its own...
     assert run("check", str(data), "--model", "oral_1cmt").code == 2  # ...not for this model
+
+
+LOG_DV_MESSAGE = (
+    "popkin: error: invalid dataset: theo_sd.csv, row 14: column DV = 0: expected DV > 0 for a "
+    "log-transformed (exponential) error model; set MDV=1 to exclude the record, or use an "
+    "additive/proportional error model (DV <= 0 in rows 14, 26, 38, 50, 62, ... (9 in all))"
+)
+
+
+def test_exponential_error_on_theo_sd_names_the_first_zero_observation(tmp_path: Path) -> None:
+    result = run("fit", "theo_sd", "--model", "oral_1cmt", "--error", "exp", "--out", str(tmp_path / "out"))
+    assert result.code == 2
+    assert result.stderr.strip() == LOG_DV_MESSAGE
+    assert list(tmp_path.iterdir()) == []  # no results folder, no .failed folder
+
+
+def test_exponential_error_needs_positive_dv_in_a_tiny_dataset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = ["ID,TIME,DV,AMT,EVID,MDV,CMT", "1,0,.,100,1,1,1", "1,1,5.2,.,0,0,2", "1,2,0,.,0,0,2",
+            "1,4,3.1,.,0,0,2"]
+    data = tmp_path / "tiny.csv"
+    data.write_text("\n".join(rows) + "\n")
+    out = str(tmp_path / "out")
+    bad = run("fit", str(data), "--model", "oral_1cmt", "--error", "exp", "--out", out)
+    assert bad.code == 2
+    assert "tiny.csv, row 3: column DV = 0: expected DV > 0 for a log-transformed" in bad.stderr
+    assert "(DV <= 0" not in bad.stderr  # one offending row only
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.csv"]
+
+    def stop(*args: object, **kwargs: object) -> None:  # the estimation is not under test here
+        raise FloatingPointError("stopped after validation")
+
+    monkeypatch.setattr("estimation.fit.fit", stop)
+    assert run("fit", str(data), "--model", "oral_1cmt", "--error", "prop", "--out", out).code == 1
+    rows[3] = "1,2,0,.,0,1,2"  # MDV 1 excludes the record: valid for an exponential error
+    data.write_text("\n".join(rows) + "\n")
+    excluded = run("fit", str(data), "--model", "oral_1cmt", "--error", "exp", "--force", "--out", out)
+    assert excluded.code == 1 and "stopped after validation" in excluded.stderr
+
+
+def test_observation_in_an_unknown_compartment_is_a_bad_dataset(tmp_path: Path, theo_rows: list[str]) -> None:
+    fields = theo_rows[2].split(",")
+    fields[6] = "5"  # CMT of the observation in data row 2; oral_1cmt has compartments 1 and 2
+    theo_rows[2] = ",".join(fields)
+    data = tmp_path / "obs_cmt.csv"
+    data.write_text("\n".join(theo_rows) + "\n")
+    result = run("fit", str(data), "--model", "oral_1cmt", "--out", str(tmp_path / "out"))
+    assert result.code == 2
+    assert ("obs_cmt.csv, row 2: column CMT = 5: expected a compartment number 1..2 of model "
+            "'oral_1cmt' (1 depot, 2 central), or 0 or missing") in result.stderr
+    assert not (tmp_path / "out").exists()
+    assert run("check", str(data)).code == 0  # valid on its own...
+    checked = run("check", str(data), "--model", "oral_1cmt")  # ...not for this model
+    assert checked.code == 2 and "row 2: column CMT = 5" in checked.stderr
+
+
+WT_MODEL = """
+from estimation.model_edits import add_covariate_effect
+from model_library import get
+
+
+def theo_wt(error=None):
+    return add_covariate_effect(get("oral_1cmt", error=error), "CL", "WT", "power", reference=70)
+"""
+
+
+@pytest.fixture
+def renamed_theo(tmp_path: Path, theo_rows: list[str]) -> tuple[Path, str]:
+    """theo_sd with other column names (TAD, CONC, wt) and a model using WT."""
+    assert theo_rows[0] == "ID,TIME,DV,AMT,EVID,MDV,CMT,WT"
+    data = tmp_path / "renamed.csv"
+    data.write_text("\n".join(["ID,TAD,CONC,AMT,EVID,MDV,CMT,wt", *theo_rows[1:]]) + "\n")
+    models = tmp_path / "wt_models.py"
+    models.write_text(WT_MODEL)
+    return data, f"{models}:theo_wt"
+
+
+def test_map_renames_columns_for_check(renamed_theo: tuple[Path, str]) -> None:
+    data, model = renamed_theo
+    unmapped = run("check", str(data), "--model", model, "--map", "TAD=TIME,CONC=DV")
+    assert unmapped.code == 2
+    assert ("uses covariates ['WT'] that are not columns of the data; the covariate columns are ['wt']; "
+            "column 'wt' differs from 'WT' only in case (covariate names are case-sensitive): map it "
+            "with --map wt=WT on the command line, or rename={'wt': 'WT'} in read_nonmem") in unmapped.stderr
+    mapped = run("check", str(data), "--model", model, "--map", "TAD=TIME, CONC=DV ,wt=WT")
+    assert mapped.code == 0, mapped.stderr
+    assert "12 subjects, 144 records" in mapped.stdout and "covariates: WT" in mapped.stdout
+    assert "observations used (EVID 0, MDV 0)            132" in mapped.stdout
+    assert run("check", str(data), "--map", "tad=TIME,conc=DV").code == 0  # OLD matches any case
+
+
+def test_map_is_used_and_recorded_by_fit(renamed_theo: tuple[Path, str], copy_of_fit: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    data, model = renamed_theo
+    saved = load_fit(copy_of_fit)  # the estimation is not under test here: reuse the module's fit
+    seen = {}
+
+    def fake_fit(model: object, data: object, *args: object, **kwargs: object) -> object:
+        seen["data"] = data
+        return saved
+
+    monkeypatch.setattr("estimation.fit.fit", fake_fit)
+    mapped = run("fit", str(data), "--model", model, "--map", "TAD=TIME,CONC=DV,wt=WT", "--no-plots",
+                 "--quiet", "--force", "--out", str(copy_of_fit))
+    assert mapped.code == 0, mapped.stderr
+    assert seen["data"].covariates == ("WT",) and seen["data"].n_observations == 132
+    record = json.loads((copy_of_fit / "run.json").read_text())
+    assert record["rename"] == {"TAD": "TIME", "CONC": "DV", "wt": "WT"}
+    rebuilt = load_fit(copy_of_fit)  # later commands (vpc) read the data with the same mapping
+    assert rebuilt.data.covariates == ("WT",)
+    np.testing.assert_array_equal(rebuilt.data.to_dataframe()["DV"], saved.data.to_dataframe()["DV"])
+
+
+def test_bad_map_is_a_clear_error(tmp_path: Path) -> None:
+    out = str(tmp_path / "out")
+    malformed = run("fit", "theo_sd", "--model", "oral_1cmt", "--map", "TAD", "--out", out)
+    assert malformed.code == 2
+    assert malformed.stderr.strip() == ("popkin: error: --map 'TAD': expected OLD=NEW[,OLD=NEW...], "
+                                        "e.g. --map TAD=TIME,CONC=DV")
+    for bad in ("=DV", "TAD=", "A=B=C"):
+        assert run("check", "theo_sd", "--map", bad).code == 2
+    twice = run("check", "theo_sd", "--map", "WT=W1,wt=W2")
+    assert twice.code == 2 and "column 'wt' is mapped twice" in twice.stderr
+    unknown = run("fit", "theo_sd", "--model", "oral_1cmt", "--map", "CONC=DV", "--out", out)
+    assert unknown.code == 2
+    assert "theo_sd.csv: rename: no column 'CONC'; the columns are ['ID', 'TIME', 'DV'" in unknown.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_unknown_model_is_a_clear_error(tmp_path: Path) -> None:
