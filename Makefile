@@ -37,7 +37,10 @@ lint: $(STAMP)
 catalogue: $(STAMP)
 	$(BIN)/python -m model_library.catalogue docs/model_catalogue.md
 
+# the benchmarks with their Python peer (pynlme); R nlme runs where Rscript is installed
+# (apt-get install r-base-core r-cran-nlme) and is skipped with a message otherwise
 bench: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[test,bench]'
 	$(BIN)/python benchmarks/run.py
 
 clean:

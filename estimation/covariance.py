@@ -6,6 +6,13 @@ parameters x (thetas, Omega elements, residual SDs):
 - S = sum_i (g_i / 2)(g_i / 2)'                       (cross-product of scores)
 - R = 1/2 d2 OFV / dx2                                 (observed information)
 - covariance: R^-1 S R^-1 (``"sandwich"``, NONMEM's default), R^-1 (``"r"``) or S^-1 (``"s"``).
+- condition number: largest / smallest eigenvalue of R (of S for ``"s"``), infinite when
+  that matrix is not positive definite, in which case no covariance is given (status
+  "R matrix is not positive definite ..."). Unlike NONMEM's (of the correlation matrix of
+  the estimates) it depends on the units of the natural parameters. At the optimum of a
+  non-identifiable model R is singular only up to rounding: its smallest eigenvalue can come
+  out positive, the status "ok" with a huge condition number (3e8 on Wang 2007 with
+  KE = tk1 * tk2 * exp(eta)), so read the condition number too.
 
 R is the Jacobian of the exact total gradient, taken by central differences of
 that gradient (step 1e-4 relative), so each column costs two gradient evaluations.

@@ -1,12 +1,17 @@
 """Residual error models g(f, sigma): y = f + g * eps, eps ~ N(0, 1).
 
 Every parameter is a standard deviation (nlmixr2 convention: ``add_sd``,
-``prop_sd``); NONMEM's SIGMA is its square.
+``prop_sd``); NONMEM's SIGMA is its square. A parameter can be fixed at its value, as
+NONMEM's ``$SIGMA 0.1 FIX`` or nlmixr2's ``fix(add.sd)``, like a fixed theta or Omega
+block: ``Additive(0.5, fixed=True)``; :class:`Combined` fixes each of its two SDs
+(``add_fixed``, ``prop_fixed``).
 
 Examples
 --------
 >>> Combined(add=0.5, prop=0.1).parameter_names
 ('add_sd', 'prop_sd')
+>>> Combined(add=0.5, prop=0.1, add_fixed=True).parameter_fixed
+(True, False)
 """
 
 from __future__ import annotations
@@ -29,6 +34,11 @@ class ErrorModel:
         """Initial values of the parameters (standard deviations)."""
         raise NotImplementedError
 
+    @property
+    def parameter_fixed(self) -> tuple[bool, ...]:
+        """Whether each parameter is fixed at its initial value (not estimated)."""
+        return tuple(bool(getattr(self, f)) for f in self._fixed_fields)
+
     def sd(self, f: Array, sigma: Array) -> Array:
         """Residual standard deviation at prediction ``f`` (on the modelled scale)."""
         raise NotImplementedError
@@ -45,15 +55,18 @@ class ErrorModel:
         return replace(self, **{fields[name]: float(value)})  # type: ignore[type-var]
 
     _value_fields: tuple[str, ...] = ()
+    _fixed_fields: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Additive(ErrorModel):
-    """sd = a."""
+    """sd = a; ``fixed=True`` holds a at its value."""
 
     add: float = 1.0
     name: str = "add_sd"
+    fixed: bool = False
     _value_fields = ("add",)
+    _fixed_fields = ("fixed",)
 
     @property
     def parameter_names(self) -> tuple[str, ...]:  # type: ignore[override]
@@ -69,11 +82,13 @@ class Additive(ErrorModel):
 
 @dataclass(frozen=True)
 class Proportional(ErrorModel):
-    """sd = b * |f|."""
+    """sd = b * |f|; ``fixed=True`` holds b at its value."""
 
     prop: float = 0.1
     name: str = "prop_sd"
+    fixed: bool = False
     _value_fields = ("prop",)
+    _fixed_fields = ("fixed",)
 
     @property
     def parameter_names(self) -> tuple[str, ...]:  # type: ignore[override]
@@ -93,7 +108,8 @@ class Combined(ErrorModel):
 
     ``form="variance"`` (NONMEM's ``Y = F + F*EPS(1) + EPS(2)`` and nlmixr2's
     ``combined2``, the default): sd = sqrt(a^2 + (b f)^2). ``form="sd"``
-    (nlmixr2's ``combined1``): sd = a + b |f|.
+    (nlmixr2's ``combined1``): sd = a + b |f|. ``add_fixed`` / ``prop_fixed`` hold a / b
+    at their values.
     """
 
     add: float = 1.0
@@ -101,7 +117,10 @@ class Combined(ErrorModel):
     form: str = "variance"
     add_name: str = "add_sd"
     prop_name: str = "prop_sd"
+    add_fixed: bool = False
+    prop_fixed: bool = False
     _value_fields = ("add", "prop")
+    _fixed_fields = ("add_fixed", "prop_fixed")
 
     def __post_init__(self) -> None:
         if self.form not in ("variance", "sd"):
@@ -123,12 +142,15 @@ class Combined(ErrorModel):
 
 @dataclass(frozen=True)
 class Exponential(ErrorModel):
-    """Exponential error, fitted as log-transform-both-sides: log y = log f + a eps."""
+    """Exponential error, fitted as log-transform-both-sides: log y = log f + a eps;
+    ``fixed=True`` holds a at its value."""
 
     sd_value: float = 0.1
     name: str = "exp_sd"
     log_transform: bool = True
+    fixed: bool = False
     _value_fields = ("sd_value",)
+    _fixed_fields = ("fixed",)
 
     @property
     def parameter_names(self) -> tuple[str, ...]:  # type: ignore[override]

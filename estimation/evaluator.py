@@ -90,7 +90,7 @@ class Evaluator:
         self.space = self.problem.model.space
         self.natural_fixed = jax.device_put(self.space.natural_init())
         # the compiled objective depends only on the method's objective options
-        self.objective_method = replace(self.method, max_iter=0, gtol=0.0, ftol=0.0, edm_tol=0.0,
+        self.objective_method = replace(self.method, max_iter=0, gtol=0.0, edm_tol=0.0,
                                         covariance=None, zero_eta_start=False)
         self._fn = _compiled(self.problem.model, self.objective_method, self.options, self.problem.layout)
         self.subject_model = self._fn.subject_model

@@ -23,9 +23,8 @@ class Method:
         Maximum outer (population parameter) iterations.
     gtol
         Convergence: largest absolute gradient of the OFV with respect to the
-        unconstrained parameters.
-    ftol
-        Convergence: relative change of the OFV between iterations.
+        unconstrained parameters; values below ``estimation.fit.GTOL_FLOOR`` (1e-3) act
+        as the floor (see :func:`estimation.fit.fit`).
     edm_tol
         Convergence also when the estimated distance to the minimum (the OFV decrease a
         quasi-Newton step would still bring, 1/2 g' H^-1 g) is below this, in OFV units:
@@ -47,7 +46,6 @@ class Method:
 
     max_iter: int = 500
     gtol: float = 1e-4
-    ftol: float = 1e-10
     edm_tol: float = 1e-4
     inner_max_iter: int = 100
     inner_tol: float = 1e-9
@@ -121,8 +119,10 @@ class SAEM(Method):
     n_chains
         MCMC chains per subject; ``None`` chooses ceil(50 / subjects), as Monolix.
     kernels
-        Moves per iteration of the three Metropolis-Hastings kernels: prior draws,
-        full-vector random walks, component-wise random-walk passes.
+        Moves per iteration of the four Metropolis-Hastings kernels
+        (:mod:`estimation.saem_kernels`): prior draws, full-vector random walks,
+        component-wise random-walk passes and draws from the running conditional moments
+        (the three standard kernels of Monolix and saemix are ``(k1, k2, k3, 0)``).
     n_anneal
         Iterations with simulated annealing (variances and residual SDs shrink by at most
         ``anneal_factor`` per iteration); ``None``: the first half of exploration.
@@ -158,7 +158,7 @@ class SAEM(Method):
     n_burn: int = 300
     n_smooth: int = 200
     n_chains: int | None = None
-    kernels: tuple[int, int, int] = (2, 2, 2)
+    kernels: tuple[int, int, int, int] = (2, 2, 1, 2)
     n_anneal: int | None = None
     anneal_factor: float = 0.95
     omega_start: float | None = 1.0
@@ -181,8 +181,8 @@ class SAEM(Method):
                 raise ValueError(f"SAEM {label} must be a positive integer, got {value!r}")
         if self.n_chains is not None and self.n_chains < 1:
             raise ValueError(f"SAEM n_chains must be >= 1 or None, got {self.n_chains!r}")
-        if len(self.kernels) != 3 or min(self.kernels) < 0 or sum(self.kernels) == 0:
-            raise ValueError(f"SAEM kernels must be three non-negative counts, not all zero, "
+        if len(self.kernels) != 4 or min(self.kernels) < 0 or sum(self.kernels) == 0:
+            raise ValueError(f"SAEM kernels must be four non-negative counts, not all zero, "
                              f"got {self.kernels!r}")
         if not 0 < self.anneal_factor <= 1:
             raise ValueError(f"SAEM anneal_factor must be in (0, 1], got {self.anneal_factor!r}")

@@ -59,7 +59,9 @@ class PopulationModel:
         ``eta -> variance`` (diagonal) or a sequence of
         :class:`~estimation.parameters.OmegaBlock`.
     error
-        One :class:`~estimation.error_models.ErrorModel`, or ``output -> model``.
+        One :class:`~estimation.error_models.ErrorModel`, or ``output -> model``; its SDs
+        can be fixed (``Additive(0.5, fixed=True)``), as thetas (``Theta(..., fixed=True)``)
+        and Omega blocks (``OmegaBlock(..., fixed=True)``).
     """
 
     structure: Model
@@ -119,25 +121,27 @@ class PopulationModel:
             raise PopulationModelError(f"an eta appears in two Omega blocks: {etas}")
         sigma_names: list[str] = []
         sigma_init: list[float] = []
+        sigma_fixed: list[bool] = []
         seen: set[int] = set()
         for em in self.error_models:
             if id(em) in seen:
                 continue
             seen.add(id(em))
-            for n, v in zip(em.parameter_names, em.initial, strict=True):
+            for n, v, fixed in zip(em.parameter_names, em.initial, em.parameter_fixed, strict=True):
                 if n in sigma_names:
                     raise PopulationModelError(
                         f"residual-error parameter {n!r} is used by two error models; give distinct names"
                     )
                 sigma_names.append(n)
                 sigma_init.append(v)
+                sigma_fixed.append(fixed)
         clash = set(thetas) & (set(etas) | set(sigma_names))
         if clash:
             raise PopulationModelError(f"names used twice (theta and eta/sigma): {sorted(clash)}")
         return ParameterSpace(
             theta_names=tuple(thetas), thetas=tuple(thetas.values()), eta_names=etas,
             blocks=blocks, sigma_names=tuple(sigma_names), sigma_init=tuple(sigma_init),
-            sigma_fixed=tuple(False for _ in sigma_names),
+            sigma_fixed=tuple(sigma_fixed),
         )
 
     @cached_property
@@ -204,7 +208,8 @@ class PopulationModel:
         """The same model with new initial values.
 
         Names are thetas, eta names (variances), ``"eta_a,eta_b"`` (covariances within a
-        block) and residual error parameters.
+        block) and residual error parameters. Bounds and fixed flags are kept (a fixed
+        parameter takes the new value and stays fixed).
         """
         thetas = dict(self.thetas)
         omega = list(self.space.blocks)

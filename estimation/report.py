@@ -164,7 +164,8 @@ def write_report(result: FitResult, path: str | os.PathLike[str], images: Mappin
 
 # ---------------------------------------------------------------- sections
 _PARAMETER_LABELS = {
-    "parameter": "parameter", "type": "type", "estimate": "estimate", "se": "SE", "rse_pct": "RSE %",
+    "parameter": "parameter", "type": "type", "fixed": "fixed", "estimate": "estimate", "se": "SE",
+    "rse_pct": "RSE %",
     "back_transformed": "back-transformed", "ci_low": "95% CI low", "ci_high": "95% CI high",
     "bsv": "BSV", "bsv_kind": "BSV as", "shrinkage_pct": "shrinkage %",
 }

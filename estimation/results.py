@@ -14,6 +14,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -33,8 +34,8 @@ class FitResult:
     """Everything a fit produced (immutable).
 
     ``ofv`` follows NONMEM: -2 log L without the N_obs log(2 pi) constant.
-    ``parameters`` is the nlmixr2/NONMEM-style table (estimate, SE, RSE%,
-    back-transformed value with 95% CI, BSV CV%, shrinkage).
+    ``parameters`` is the nlmixr2/NONMEM-style table (fixed or estimated, estimate, SE,
+    RSE%, back-transformed value with 95% CI, BSV, shrinkage; see :func:`parameter_table`).
     """
 
     model_name: str
@@ -139,6 +140,8 @@ class FitResult:
             "",
         ]
         table = self.parameters.copy()
+        if "fixed" in table:  # as NONMEM's FIX
+            table["fixed"] = np.where(table["fixed"].astype(bool), "FIX", "")
         with pd.option_context("display.width", 200, "display.max_columns", 20,
                                "display.float_format", lambda v: f"{v:.4g}"):
             lines.append(table.to_string(index=False, na_rep=""))
@@ -271,10 +274,27 @@ def build_result(
 
 def parameter_table(model: PopulationModel, natural: np.ndarray, se: dict[str, float],
                     eta_shrink: dict[str, float]) -> pd.DataFrame:
-    """nlmixr2-style table: estimate, SE, RSE%, back-transformed value and 95% CI, BSV, shrinkage."""
+    """nlmixr2-style table: estimate, SE, RSE%, back-transformed value and 95% CI, BSV, shrinkage.
+
+    A theta written ``exp(theta + ...)`` is back-transformed by exp, one written
+    ``expit(theta + ...)`` (a fraction on the logit scale) by expit; the 95% CI is the
+    transform of ``estimate -/+ 1.96 SE``. The BSV of a log-normal eta
+    (``exp(... + eta)``) is the CV% sqrt(exp(omega^2) - 1), of a logit-normal one
+    (``expit(... + eta)``) its SD on the logit scale (``bsv_kind`` "SD (logit)"), of any
+    other eta its SD ("SD"). Fixed parameters (``fixed``) have no SE.
+
+    Examples
+    --------
+    With ``F1 = expit(tf1 + eta_f1)`` (model_library's ``parallel_1cmt``) at tf1 = logit(0.6):
+
+    >>> table = parameter_table(model, natural, se, shrinkage).set_index("parameter")  # doctest: +SKIP
+    >>> table.loc["tf1", ["back_transformed", "bsv", "bsv_kind"]].tolist()  # doctest: +SKIP
+    [0.6, 0.3, 'SD (logit)']
+    """
     space = model.space
     values = dict(zip(space.natural_names, np.asarray(natural).tolist(), strict=True))
-    log_thetas, theta_eta, lognormal_etas = _structure_of(model)
+    fixed = dict(zip(space.natural_names, (not e for e in space.estimated), strict=True))
+    scales = _scales_of(model)
     _, omega, _ = space.split(np.asarray(natural))
     omega = np.asarray(omega)
     rows = []
@@ -282,47 +302,65 @@ def parameter_table(model: PopulationModel, natural: np.ndarray, se: dict[str, f
         est = values[name]
         s = se.get(name, float("nan"))
         kind = "theta" if name in space.theta_names else ("omega" if name.startswith("omega(") else "sigma")
-        row = {"parameter": name, "type": kind, "estimate": est, "se": s,
+        row = {"parameter": name, "type": kind, "fixed": fixed[name], "estimate": est, "se": s,
                "rse_pct": abs(100 * s / est) if est != 0 and np.isfinite(s) else float("nan")}
-        lo, hi = est - 1.96 * s, est + 1.96 * s
-        if name in log_thetas:
-            finite = np.isfinite(s)
-            row.update(back_transformed=math.exp(est),
-                       ci_low=math.exp(lo) if finite else float("nan"),
-                       ci_high=math.exp(hi) if finite else float("nan"))
-        else:
-            row.update(back_transformed=est, ci_low=lo if np.isfinite(s) else float("nan"),
-                       ci_high=hi if np.isfinite(s) else float("nan"))
-        eta = theta_eta.get(name)
+        back = _BACK_TRANSFORMS[scales.theta_scale.get(name, "natural")]
+        finite = bool(np.isfinite(s))
+        row.update(back_transformed=back(est),
+                   ci_low=back(est - 1.96 * s) if finite else float("nan"),
+                   ci_high=back(est + 1.96 * s) if finite else float("nan"))
+        eta = scales.theta_eta.get(name)
         if eta is not None:
             k = space.eta_names.index(eta)
             var = omega[k, k]
-            row["bsv"] = 100 * math.sqrt(math.exp(var) - 1) if eta in lognormal_etas else math.sqrt(var)
-            row["bsv_kind"] = "CV%" if eta in lognormal_etas else "SD"
+            scale = scales.eta_scale.get(eta, "natural")
+            row["bsv"] = 100 * math.sqrt(math.exp(var) - 1) if scale == "log" else math.sqrt(var)
+            row["bsv_kind"] = _BSV_KINDS[scale]
             row["shrinkage_pct"] = eta_shrink.get(eta, float("nan"))
         rows.append(row)
-    columns = ["parameter", "type", "estimate", "se", "rse_pct", "back_transformed", "ci_low",
+    columns = ["parameter", "type", "fixed", "estimate", "se", "rse_pct", "back_transformed", "ci_low",
                "ci_high", "bsv", "bsv_kind", "shrinkage_pct"]
     return pd.DataFrame(rows).reindex(columns=columns)
 
 
-def _structure_of(model: PopulationModel) -> tuple[set[str], dict[str, str], set[str]]:
-    """Thetas on log scale, theta -> its eta, and log-normal etas, read off the expressions."""
+def _expit(x: float) -> float:
+    return 1 / (1 + math.exp(-x)) if x >= 0 else math.exp(x) / (1 + math.exp(x))
+
+
+#: theta scale -> the map to the natural scale of its typical value
+_BACK_TRANSFORMS = {"natural": float, "log": math.exp, "logit": _expit}
+#: eta scale -> how its BSV is reported
+_BSV_KINDS = {"natural": "SD", "log": "CV%", "logit": "SD (logit)"}
+
+
+class _Scales(NamedTuple):
+    #: theta -> "log" (the parameter is exp(theta + ...)) or "logit" (expit(theta + ...))
+    theta_scale: dict[str, str]
+    #: typical-value theta -> its eta
+    theta_eta: dict[str, str]
+    #: eta -> "log" (log-normal: exp(... + eta)) or "logit" (logit-normal: expit(... + eta))
+    eta_scale: dict[str, str]
+
+
+def _scales_of(model: PopulationModel) -> _Scales:
+    """Thetas on log or logit scale, theta -> its eta, and log- or logit-normal etas, read off
+    the expressions."""
     space = model.space
-    log_thetas: set[str] = set()
-    lognormal: set[str] = set()
-    theta_eta: dict[str, str] = {}
+    scales = _Scales({}, {}, {})
     for expr in model.individual_expressions.values():
         thetas = [s.name for s in expr.free_symbols if s.name in space.theta_names]
         etas = [s.name for s in expr.free_symbols if s.name in space.eta_names]
-        for exp_term in expr.atoms(sp.exp):
-            arg = exp_term.args[0]
+        logit = _logit_argument(expr)
+        # (scale, argument, whether the whole parameter is the transform of the argument)
+        candidates = ([("logit", logit, True)] if logit is not None
+                      else [("log", e.args[0], expr == e) for e in expr.atoms(sp.exp)])
+        for scale, arg, whole in candidates:
             for s in arg.free_symbols:
                 if sp.diff(arg, s) == 1:
-                    if s.name in space.theta_names and expr == exp_term:
-                        log_thetas.add(s.name)
+                    if s.name in space.theta_names and whole:
+                        scales.theta_scale[s.name] = scale
                     if s.name in space.eta_names:
-                        lognormal.add(s.name)
+                        scales.eta_scale[s.name] = scale
         if len(etas) == 1:
             # the typical value: not a covariate effect (e_...), and for linear forms
             # (th_cl + th_wt*WT) the theta whose effect does not depend on a covariate
@@ -334,5 +372,13 @@ def _structure_of(model: PopulationModel) -> tuple[set[str], dict[str, str], set
                     if not {s.name for s in sp.diff(expr, sp.Symbol(t, real=True)).free_symbols} & covariates
                 ]
             if len(structural) == 1:
-                theta_eta[structural[0]] = etas[0]
-    return log_thetas, theta_eta, lognormal
+                scales.theta_eta[structural[0]] = etas[0]
+    return scales
+
+
+def _logit_argument(expr: sp.Expr) -> sp.Expr | None:
+    """``x`` when ``expr`` is ``expit(x) = 1 / (1 + exp(-x))``, else None."""
+    for exp_term in expr.atoms(sp.exp):
+        if expr == 1 / (1 + exp_term):
+            return -exp_term.args[0]
+    return None

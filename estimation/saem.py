@@ -93,7 +93,8 @@ def _canonical(model: PopulationModel) -> PopulationModel:
 
 @lru_cache(maxsize=16)
 def _programs(model: PopulationModel, layout: Layout, options: OdeOptions, n_chains: int,
-              kernels: tuple[int, int, int], n_newton: int, anneal_factor: float, louis: bool) -> _Programs:
+              kernels: tuple[int, int, int, int], n_newton: int, anneal_factor: float,
+              louis: bool) -> _Programs:
     cd = CompleteData(model, layout, options)
     steps = SaemSteps(cd, kernels=kernels, n_chains=n_chains, n_newton=n_newton, anneal_factor=anneal_factor)
     space = model.space

@@ -17,7 +17,7 @@ With gamma_k the step size (1 during exploration, 1/(k - K1) during smoothing):
 
 Examples
 --------
->>> steps = SaemSteps(cd, kernels=(2, 2, 2), n_chains=1, n_newton=3, anneal_factor=0.95)  # doctest: +SKIP
+>>> steps = SaemSteps(cd, kernels=(2, 2, 2, 2), n_chains=1, n_newton=3, anneal_factor=0.95)  # doctest: +SKIP
 >>> state, value = steps.iteration(state, key, 1.0, True, True, data, design)  # doctest: +SKIP
 """
 
@@ -32,7 +32,14 @@ import numpy as np
 
 from estimation.complete_data import CompleteData, omega_positions
 from estimation.objectives import SubjectData
-from estimation.saem_kernels import ChainState, batched, make_sweep, move_schedule
+from estimation.saem_kernels import (
+    MOMENT_STEP,
+    ChainState,
+    batched,
+    make_sweep,
+    move_schedule,
+    update_moments,
+)
 
 Array = jnp.ndarray
 
@@ -53,7 +60,7 @@ class SaemSteps:
     """The compiled pieces of SAEM for one model structure and data layout."""
 
     cd: CompleteData
-    kernels: tuple[int, int, int]
+    kernels: tuple[int, int, int, int]
     n_chains: int
     n_newton: int
     anneal_factor: float
@@ -200,6 +207,7 @@ class SaemSteps:
         cd = self.cd
         natural = state.natural
         chains, _ = self.sweep(natural, state.chains, key, data)  # type: ignore[attr-defined]
+        chains = update_moments(chains, jnp.minimum(gamma, MOMENT_STEP))
         value = -2 * jnp.sum(chains.ll + cd.prior_loglik(natural, chains.z, data.covariates)) / self.n_chains
         s1 = state.s1 + gamma * (jnp.mean(chains.z, axis=0) - state.s1)
         s2 = state.s2 + gamma * (jnp.mean(jnp.einsum("cni,cnj->cij", chains.z, chains.z), axis=0) - state.s2)

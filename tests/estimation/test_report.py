@@ -95,7 +95,8 @@ def test_report_shows_the_fit(page: str, result: FitResult) -> None:
     for name in ("tka", "tcl", "tv", "omega(eta_ka)", "add_sd"):
         row = cells.index(name)
         estimate = result.parameters.set_index("parameter").loc[name, "estimate"]
-        assert float(cells[row + 2]) == pytest.approx(estimate, rel=1e-3)  # 4 significant digits
+        # columns parameter, type, fixed, estimate; 4 significant digits
+        assert float(cells[row + 3]) == pytest.approx(estimate, rel=1e-3)
     assert "converged" in tree.text["span"]
     assert any("covariance step (sandwich): ok" in li for li in tree.text["li"])
     assert "popkin fit theo_sd" in cells

@@ -169,4 +169,4 @@ def test_method_options_are_validated() -> None:
     with pytest.raises(ValueError, match="n_burn"):
         SAEM(n_burn=0)
     with pytest.raises(ValueError, match="kernels"):
-        SAEM(kernels=(0, 0, 0))
+        SAEM(kernels=(0, 0, 0, 0))

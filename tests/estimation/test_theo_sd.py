@@ -2,8 +2,8 @@
 
 Model (the nlmixr2 reference): one compartment, first-order absorption,
 ka = exp(tka + eta_ka), cl = exp(tcl + eta_cl), v = exp(tv + eta_v), diagonal Omega,
-additive error. Tolerances from the issue: OFV within 0.05, estimates within 1%
-(omegas within 3%: nlmixr2's own FOCE-I and FOCE omegas differ by 1-2%), SEs within 15%.
+additive error. Tolerances from the issue: OFV within 0.05, every FOCE-I estimate within 1%
+(measured: at most 0.56%, omega(eta_ka)), SEs within 15%.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def test_focei_estimates_within_one_percent(model, data) -> None:
         assert result.theta[name] == pytest.approx(ref[NLMIXR2_NAMES[name]], rel=0.01), name
     assert result.sigma["add_sd"] == pytest.approx(ref["add.sd"], rel=0.01)
     for name in ("eta_ka", "eta_cl", "eta_v"):
-        assert result.omega[name] == pytest.approx(ref[NLMIXR2_NAMES[name]], rel=0.03), name
+        assert result.omega[name] == pytest.approx(ref[NLMIXR2_NAMES[name]], rel=0.01), name
 
 
 def test_focei_standard_errors_close_to_nlmixr2(model, data) -> None:
