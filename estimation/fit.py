@@ -24,6 +24,7 @@ from estimation.methods import FOCEI, SAEM, Method
 from estimation.population import PopulationModel
 from estimation.problem import build_problem
 from estimation.results import FitResult, build_result
+from estimation.start_check import raise_for_non_finite_start
 
 #: searches restarted after lower eta modes were found at the end, and the OFV decrease
 #: (OFV units) that triggers a restart
@@ -135,10 +136,10 @@ def fit(
     # length of order one in the unconstrained parameters, whatever the size of the data
     start_etas = zeros if initial_etas is None else _checked_etas(initial_etas, zeros.shape, space.eta_names)
     value0, grad0, etas0, ofv0 = evaluator.value_grad_subjects(u0, start_etas)
+    if not np.isfinite(value0):
+        raise_for_non_finite_start(evaluator, space.natural_init(), start_etas)
     # the best point so far: OFV, parameters, eta modes, per-subject OFVs
-    state = {"best": _Best(value0, u0.copy(), etas0, ofv0, grad0) if np.isfinite(value0)
-             else _Best(np.inf, u0.copy(), zeros, np.full(len(zeros), np.inf), grad0),
-             "grad": grad0, "lowered": 0.0}
+    state = {"best": _Best(value0, u0.copy(), etas0, ofv0, grad0), "grad": grad0, "lowered": 0.0}
     tolerance = max(method.gtol, GTOL_FLOOR)
     scale = max(1.0, float(np.max(np.abs(grad0)))) if np.all(np.isfinite(grad0)) else 1.0
 

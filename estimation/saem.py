@@ -184,6 +184,11 @@ def fit_saem(
     # ---------------------------------------------------------------- SAEM
     natural0 = jnp.asarray(exploration_start(model, method.omega_start))
     state = programs.init(natural0, jnp.asarray(steps.initial_x(space.natural_init())), batch)
+    if not np.all(np.isfinite(np.asarray(state.chains.ll))):
+        from estimation.start_check import raise_for_non_finite_start
+
+        raise_for_non_finite_start(Evaluator(problem, FOCEI(covariance=None), options), np.asarray(natural0),
+                                   np.zeros((n_subjects, len(space.eta_names))))
     n_anneal = method.n_burn // 2 if method.n_anneal is None else method.n_anneal
     total = method.n_burn + method.n_smooth
     traces = np.empty((total, len(space.natural_names)))

@@ -1,8 +1,11 @@
-"""When ``fit`` stops: the iteration limit and the gradient tolerance (Wang 2007, FOCE-I).
+"""When ``fit`` stops: the iteration limit and the gradient tolerance (Wang 2007, FOCE-I),
+and a start where the objective is not finite.
 
 - ``max_iter`` reached: not converged, and the message names the limit;
 - ``gtol`` below ``GTOL_FLOOR`` acts as the floor (documented in ``fit``): searching
-  further only spends evaluations.
+  further only spends evaluations;
+- a non-finite OFV at the initial values stops FOCE-I and SAEM before they start, naming
+  the records (estimation.start_check).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from estimation_helpers import wang_model
 import estimation.fit
 from estimation.error_models import Proportional
 from estimation.fit import GTOL_FLOOR, fit
-from estimation.methods import FOCEI
+from estimation.methods import FOCEI, SAEM
 
 
 def test_iteration_limit_is_not_convergence(wang: pd.DataFrame) -> None:
@@ -40,3 +43,18 @@ def test_gtol_floor_only_saves_evaluations(wang: pd.DataFrame, monkeypatch: pyte
     for name, value in {**floored.theta, **floored.omega, **floored.sigma}.items():
         assert abs(moved[name] - value) < 1e-3 * floored.se[name], name
     assert unfloored.evaluations > floored.evaluations
+
+
+@pytest.mark.parametrize("method", [FOCEI(), SAEM()], ids=["focei", "saem"])
+def test_a_start_with_zero_residual_variance_names_the_records(method) -> None:  # type: ignore[no-untyped-def]
+    """Proportional error on theo_sd: the samples at the time of the oral dose are predicted
+    as 0, so their residual SD is 0 and the OFV is not finite; the fit refuses to start and
+    names those rows (the TIME 0 record of each of the 12 subjects)."""
+    from estimation.data import example_path, read_nonmem
+    from estimation.problem import ProblemError
+    from model_library import get
+
+    data = read_nonmem(example_path("theo_sd"))
+    with pytest.raises(ProblemError, match=r"12 observation\(s\) have a residual variance of 0 .*"
+                                           r"rows 2, 14, 26, 38, 50, \.\.\. \(at times 0\)"):
+        fit(get("oral_1cmt", error=Proportional(0.2)), data, method)

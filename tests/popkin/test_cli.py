@@ -531,3 +531,14 @@ def test_installed_entry_point() -> None:
     done = subprocess.run([str(popkin), "check", "theo_sd"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "Dataset theo_sd.csv: 12 subjects, 144 records" in done.stdout
+
+
+def test_a_fit_that_cannot_start_fails_clearly_and_writes_no_results(tmp_path: Path) -> None:
+    """Proportional error alone on theo_sd: the OFV is not finite at the initial values (the
+    TIME 0 samples are predicted as 0); the command fails, names the rows and publishes nothing."""
+    out = tmp_path / "prop"
+    result = run("fit", "theo_sd", "--model", "oral_1cmt", "--method", "fo", "--error", "prop",
+                 "--no-plots", "--quiet", "--out", str(out))
+    assert result.code != 0
+    assert "residual variance of 0" in result.stderr and "rows 2, 14, 26, 38, 50" in result.stderr
+    assert not out.exists()
