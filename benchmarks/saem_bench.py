@@ -103,7 +103,7 @@ def popkin_mm() -> list[tuple[str, float, str]]:
     from estimation_helpers import acop_model  # the ACOP reference model (NONMEM's initial values)
 
     name = "Oral_1CPTMM"
-    data = read_nonmem(MM, drop=["SS", "II"])
+    data = read_nonmem(MM)   # no SS or II columns in this file
     model = acop_model(name)
     options = OdeOptions(rtol=1e-6, atol=1e-9)
     method = SAEM()   # default settings, as validated in tests/estimation/test_saem_validation.py

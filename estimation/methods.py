@@ -163,8 +163,8 @@ class SAEM(Method):
     anneal_factor: float = 0.95
     omega_start: float | None = 1.0
     n_newton: int = 3
-    n_conditional: int = 100
-    n_samples: int = 2000
+    n_conditional: int = 50
+    n_samples: int = 1000
     seed: int = 0
     covariance: str | None = "stochastic"
 
