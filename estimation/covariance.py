@@ -6,13 +6,16 @@ parameters x (thetas, Omega elements, residual SDs):
 - S = sum_i (g_i / 2)(g_i / 2)'                       (cross-product of scores)
 - R = 1/2 d2 OFV / dx2                                 (observed information)
 - covariance: R^-1 S R^-1 (``"sandwich"``, NONMEM's default), R^-1 (``"r"``) or S^-1 (``"s"``).
-- condition number: largest / smallest eigenvalue of R (of S for ``"s"``), infinite when
-  that matrix is not positive definite, in which case no covariance is given (status
-  "R matrix is not positive definite ..."). Unlike NONMEM's (of the correlation matrix of
-  the estimates) it depends on the units of the natural parameters. At the optimum of a
-  non-identifiable model R is singular only up to rounding: its smallest eigenvalue can come
-  out positive, the status "ok" with a huge condition number (3e8 on Wang 2007 with
-  KE = tk1 * tk2 * exp(eta)), so read the condition number too.
+- condition number: largest / smallest eigenvalue of the correlation matrix of the estimates,
+  as NONMEM prints it (independent of the parameters' units; above about 1000 the estimates
+  are strongly correlated); infinite when no covariance is given.
+- no covariance is given when R (S for ``"s"``) is not positive definite, or is singular to
+  the precision of the step: the smallest eigenvalue of the unit-diagonal scaling of R,
+  diag(R)^-1/2 R diag(R)^-1/2, below ``SINGULAR_RATIO`` (1e-6) times the largest. R comes
+  from differences of gradients whose eta modes are found to about 1e-9, so a singular R
+  (non-identifiable parameters, e.g. KE = tk1 * tk2 * exp(eta)) has scaled eigenvalues of
+  that noise, positive or negative; an identifiable model with correlations of 0.999 has
+  about 5e-4.
 
 R is the Jacobian of the exact total gradient, taken by central differences of
 that gradient (step 1e-4 relative), so each column costs two gradient evaluations.
@@ -25,6 +28,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from estimation.evaluator import Evaluator
+
+#: R (or S) counts as singular when its unit-diagonal scaling has an eigenvalue ratio below this
+SINGULAR_RATIO = 1e-6
 
 
 @dataclass(frozen=True)
@@ -70,7 +76,7 @@ def covariance_step(
         return Covariance(kind, names, None, "failed: non-finite gradients at the estimates", float("nan"))
     S = (scores / 2).T @ (scores / 2)
     if kind == "s":
-        return _invert(kind, names, S, S, "S")
+        return from_information(kind, names, S, "S")
     R = np.zeros((len(est), len(est)))
     for col, i in enumerate(est):
         h = 1e-4 * max(abs(natural[i]), 1e-2)
@@ -83,20 +89,48 @@ def covariance_step(
     R = (R + R.T) / 2
     if not np.all(np.isfinite(R)):
         return Covariance(kind, names, None, "failed: non-finite R matrix", float("nan"))
-    eig = np.linalg.eigvalsh(R)
-    cond = float(eig.max() / eig.min()) if eig.min() > 0 else float("inf")
-    if eig.min() <= 0:
-        return Covariance(kind, names, None,
-                          "R matrix is not positive definite (non-identifiable or not at a minimum)", cond)
+    problem = _definiteness(R, "R")
+    if problem:
+        return Covariance(kind, names, None, problem, float("inf"))
     R_inv = np.linalg.inv(R)
-    if kind == "r":
-        return Covariance(kind, names, R_inv, "ok", cond)
-    return Covariance(kind, names, R_inv @ S @ R_inv, "ok", cond)
+    matrix = R_inv if kind == "r" else R_inv @ S @ R_inv
+    return Covariance(kind, names, matrix, "ok", _correlation_condition(matrix))
 
 
-def _invert(kind: str, names: tuple[str, ...], M: np.ndarray, _: np.ndarray, label: str) -> Covariance:
-    eig = np.linalg.eigvalsh(M)
-    cond = float(eig.max() / eig.min()) if eig.min() > 0 else float("inf")
+def _definiteness(M: np.ndarray, label: str) -> str:
+    """Empty when ``M`` is positive definite and not singular to ``SINGULAR_RATIO``, else why not."""
+    diag = np.diag(M)
+    if np.any(diag <= 0):
+        return f"{label} matrix is not positive definite (non-identifiable or not at a minimum)"
+    scale = 1 / np.sqrt(diag)
+    eig = np.linalg.eigvalsh(M * np.outer(scale, scale))
     if eig.min() <= 0:
-        return Covariance(kind, names, None, f"{label} matrix is not positive definite", cond)
-    return Covariance(kind, names, np.linalg.inv(M), "ok", cond)
+        return f"{label} matrix is not positive definite (non-identifiable or not at a minimum)"
+    if eig.min() < SINGULAR_RATIO * eig.max():
+        return (f"{label} matrix is singular to the precision of the covariance step (scaled eigenvalue "
+                f"ratio {eig.min() / eig.max():.1e} < {SINGULAR_RATIO:g}): non-identifiable parameters")
+    return ""
+
+
+def _correlation_condition(cov: np.ndarray) -> float:
+    """Largest / smallest eigenvalue of the correlation matrix of ``cov`` (NONMEM's number)."""
+    sd = np.sqrt(np.diag(cov))
+    eig = np.linalg.eigvalsh(cov / np.outer(sd, sd))
+    return float(eig.max() / eig.min()) if eig.min() > 0 else float("inf")
+
+
+def from_information(kind: str, names: tuple[str, ...], M: np.ndarray, label: str) -> Covariance:
+    """The covariance M^-1 of an information matrix ``M`` (R, S or SAEM's Fisher information,
+    named ``label`` in the status), or why there is none.
+
+    Examples
+    --------
+    >>> from_information("r", ("a", "b"), np.array([[4.0, 0.0], [0.0, 1.0]]), "R").matrix
+    array([[0.25, 0.  ],
+           [0.  , 1.  ]])
+    """
+    problem = _definiteness(M, label)
+    if problem:
+        return Covariance(kind, names, None, problem, float("inf"))
+    matrix = np.linalg.inv(M)
+    return Covariance(kind, names, matrix, "ok", _correlation_condition(matrix))

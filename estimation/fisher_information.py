@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from estimation.complete_data import CompleteData
-from estimation.covariance import Covariance, covariance_step
+from estimation.covariance import Covariance, covariance_step, from_information
 from estimation.evaluator import Evaluator
 from estimation.objectives import SubjectData
 from estimation.saem_kernels import batched
@@ -73,15 +73,13 @@ def louis_covariance(names: tuple[str, ...], mean_g: np.ndarray, mean_gg: np.nda
     cov_g = mean_gg - np.einsum("ni,nj->nij", mean_g, mean_g)
     info = -mean_h - np.sum(cov_g, axis=0)
     info = (info + info.T) / 2
-    kind = "stochastic"
     if not np.all(np.isfinite(info)):
-        return Covariance(kind, names, None, "failed: non-finite Fisher information", float("nan"))
-    eig = np.linalg.eigvalsh(info)
-    cond = float(eig.max() / eig.min()) if eig.min() > 0 else float("inf")
-    if eig.min() <= 0:
-        return Covariance(kind, names, None, "Fisher information (stochastic approximation) is not "
-                          "positive definite: more iterations or chains, or a non-identifiable model", cond)
-    return Covariance(kind, names, np.linalg.inv(info), "ok", cond)
+        return Covariance("stochastic", names, None, "failed: non-finite Fisher information", float("nan"))
+    cov = from_information("stochastic", names, info, "Fisher information (stochastic approximation)")
+    if not cov.ok:
+        return Covariance("stochastic", names, None, cov.status + "; more iterations or chains may help",
+                          cov.condition_number)
+    return cov
 
 
 def linearised_covariance(evaluator: Evaluator, natural: np.ndarray, modes: np.ndarray) -> Covariance:

@@ -2,9 +2,11 @@
 is not positive definite, the correlation matrix and the condition number.
 
 Exact identities: the correlation matrix is D^-1 C D^-1 with D = diag(sqrt(diag C)); the
-condition number is the ratio of the extreme eigenvalues of R (of S for ``"s"``), the
-matrix ``estimation.covariance`` documents; a model whose two thetas enter only as their
-product has the OFV of the one-theta model at the same product, but an indefinite R.
+condition number is the ratio of the extreme eigenvalues of that correlation matrix
+(NONMEM's), whatever the units; a model whose two thetas enter only as their product has
+the OFV of the one-theta model at the same product, but an indefinite R; an information
+matrix singular to 1e-6 after scaling to unit diagonal gives no covariance, a merely badly
+scaled one does.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import pandas as pd
 import pytest
 from estimation_helpers import wang_model
 
-from estimation.covariance import covariance_step
+from estimation.covariance import covariance_step, from_information
 from estimation.error_models import Proportional
 from estimation.evaluator import Evaluator
 from estimation.fit import evaluate, fit
@@ -72,7 +74,7 @@ def test_correlation_is_the_scaled_covariance(wang: pd.DataFrame) -> None:
     assert np.all(np.abs(corr.to_numpy()[~np.eye(3, dtype=bool)]) < 1)
 
 
-def test_condition_number_is_that_of_r_or_s(wang: pd.DataFrame) -> None:
+def test_condition_number_is_that_of_the_correlation_matrix(wang: pd.DataFrame) -> None:
     result = free_fit(wang)
     model = result.model
     evaluator = Evaluator(build_problem(model, wang), FOCEI())
@@ -81,13 +83,26 @@ def test_condition_number_is_that_of_r_or_s(wang: pd.DataFrame) -> None:
     steps = {kind: covariance_step(evaluator, natural, etas, kind) for kind in ("r", "s", "sandwich")}
     assert all(step.ok for step in steps.values())
 
-    def ratio(matrix: np.ndarray) -> float:
-        eig = np.linalg.eigvalsh(matrix)
+    def ratio(cov: np.ndarray) -> float:
+        sd = np.sqrt(np.diag(cov))
+        eig = np.linalg.eigvalsh(cov / np.outer(sd, sd))
         return float(eig.max() / eig.min())
 
-    r = np.linalg.inv(steps["r"].matrix)
-    s = np.linalg.inv(steps["s"].matrix)
-    assert steps["r"].condition_number == pytest.approx(ratio(r), rel=1e-8)
-    assert steps["sandwich"].condition_number == pytest.approx(ratio(r), rel=1e-8)
-    assert steps["s"].condition_number == pytest.approx(ratio(s), rel=1e-8)
-    assert result.condition_number == pytest.approx(ratio(r), rel=1e-6)
+    for step in steps.values():
+        assert step.condition_number == pytest.approx(ratio(step.matrix), rel=1e-10)
+    assert result.condition_number == pytest.approx(ratio(result.covariance_matrix), rel=1e-10)
+    assert 1 < result.condition_number < 1000
+
+
+def test_singular_and_badly_scaled_information() -> None:
+    names = ("a", "b")
+    nearly_singular = np.array([[1.0, 1 - 1e-9], [1 - 1e-9, 1.0]]) * np.outer([1e3, 1e-2], [1e3, 1e-2])
+    singular = from_information("r", names, nearly_singular, "R")
+    assert singular.matrix is None and singular.condition_number == math.inf
+    assert singular.status.startswith("R matrix is singular to the precision of the covariance step "
+                                      "(scaled eigenvalue ratio 5.0e-10 < 1e-06)")
+    badly_scaled = from_information("r", names, np.diag([1e8, 1e-8]), "R")
+    assert badly_scaled.ok and badly_scaled.condition_number == pytest.approx(1.0)
+    np.testing.assert_allclose(badly_scaled.matrix, np.diag([1e-8, 1e8]))
+    indefinite = from_information("s", names, np.array([[1.0, 2.0], [2.0, 1.0]]), "S")
+    assert indefinite.status == "S matrix is not positive definite (non-identifiable or not at a minimum)"
