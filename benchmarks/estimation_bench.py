@@ -1,5 +1,5 @@
 """Estimation benchmarks: theo_sd FOCE-I (in process and whole process) next to R nlme and
-pynlme, and ACOP Oral_1CPT full FOCE-I; population simulation, VPC and NPDE.
+pynlme, theo_sd AGQ, and ACOP Oral_1CPT full FOCE-I; population simulation, VPC and NPDE.
 
 Usage::
 
@@ -53,7 +53,7 @@ def popkin_in_process() -> list[tuple[str, float, str]]:
     from estimation.data import read_nonmem
     from estimation.error_models import Additive
     from estimation.fit import fit
-    from estimation.methods import FOCEI
+    from estimation.methods import AGQ, FOCEI
     from model_library import get
 
     model = get("oral_1cmt", error=Additive(0.7))
@@ -70,10 +70,22 @@ def popkin_in_process() -> list[tuple[str, float, str]]:
         fit(model, data, FOCEI(covariance=None))
         warm_nocov.append(time.perf_counter() - t)
     ofv = f"OFV {first.ofv:.4f}"
+    agq = fit(model, data, AGQ())   # compiles (cache as found)
+    agq_warm, agq_nocov = [], []
+    for _ in range(3):
+        t = time.perf_counter()
+        fit(model, data, AGQ())
+        agq_warm.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        fit(model, data, AGQ(covariance=None))
+        agq_nocov.append(time.perf_counter() - t)
+    agq_note = f"OFV {agq.ofv:.4f} (nlmixr2 agq 118.4826), {agq.iterations} iterations"
     return [
         ("popkin FOCE-I, first fit in process (compile, cache as found)", cold, ofv),
         ("popkin FOCE-I, warm, with covariance step (best of 5)", min(warm), ofv),
         ("popkin FOCE-I, warm, no covariance step (best of 5)", min(warm_nocov), ofv),
+        ("popkin AGQ (2 nodes per eta), warm, with covariance step (best of 3)", min(agq_warm), agq_note),
+        ("popkin AGQ (2 nodes per eta), warm, no covariance step (best of 3)", min(agq_nocov), agq_note),
     ]
 
 

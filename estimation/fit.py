@@ -76,8 +76,8 @@ def fit(
     data
         A :class:`~estimation.data.Dataset`, NONMEM-format rows or a CSV path.
     method
-        :class:`~estimation.methods.FO`, ``FOCE``, ``FOCEI`` (default), ``Laplace`` or
-        ``SAEM`` (:func:`estimation.saem.fit_saem`).
+        :class:`~estimation.methods.FO`, ``FOCE``, ``FOCEI`` (default), ``Laplace``, ``AGQ``
+        or ``SAEM`` (:func:`estimation.saem.fit_saem`).
     ode_options
         Solver options for ODE models.
     output_column
@@ -114,7 +114,7 @@ def fit(
         from estimation.saem import fit_saem
 
         if initial_etas is not None:
-            raise ValueError("initial_etas starts the mode searches of FO, FOCE, FOCE-I and Laplace; "
+            raise ValueError("initial_etas starts the mode searches of FO, FOCE, FOCE-I, Laplace and AGQ; "
                              "SAEM draws its own chains")
 
         return fit_saem(model, data, method, ode_options=ode_options, output_column=output_column,
@@ -262,7 +262,8 @@ def evaluate(
     data
         A :class:`~estimation.data.Dataset`, NONMEM-format rows or a CSV path.
     method
-        The objective: :class:`~estimation.methods.FOCEI` (default), ``FOCE``, ``FO`` or ``Laplace``.
+        The objective: :class:`~estimation.methods.FOCEI` (default), ``FOCE``, ``FO``, ``Laplace``
+        or ``AGQ``.
     ode_options
         Solver options for ODE models.
     output_column
@@ -281,7 +282,7 @@ def evaluate(
     method = method or FOCEI()
     if isinstance(method, SAEM):
         raise ValueError("evaluate() computes a linearised or Laplacian likelihood: "
-                         "use FO(), FOCE(), FOCEI() or Laplace(), not SAEM")
+                         "use FO(), FOCE(), FOCEI(), Laplace() or AGQ(), not SAEM")
     start = time.perf_counter()
     if isinstance(data, str):
         from estimation.data import read_nonmem

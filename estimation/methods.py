@@ -107,6 +107,43 @@ class Laplace(Method):
 
 
 @dataclass(frozen=True)
+class AGQ(Method):
+    """Adaptive Gauss-Hermite quadrature of the marginal likelihood (nlmixr2's ``"agq"``).
+
+    Each subject's integral over eta is a tensor-product Gauss-Hermite rule with ``nodes``
+    points per random effect, centred at the mode and scaled by the Hessian there
+    (Pinheiro & Bates 1995): ``nodes=1`` is the Laplacian approximation, and the rule
+    converges to the exact marginal likelihood as ``nodes`` grows. The default of 2 nodes
+    with the expected-information Hessian is nlmixr2's, and reproduces its objective on the
+    Wang 2007 reference set. A subject costs ``nodes ** n_eta`` extra solves per evaluation.
+
+    Parameters
+    ----------
+    nodes
+        Quadrature points per random effect (1-20).
+    hessian
+        ``"expected"`` (expected-information Hessian, as nlmixr2) or ``"exact"``.
+
+    Examples
+    --------
+    >>> AGQ(nodes=3).nodes
+    3
+    """
+
+    nodes: int = 2
+    hessian: str = "expected"
+    name = "AGQ"
+    laplacian = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if int(self.nodes) != self.nodes or not 1 <= self.nodes <= 20:
+            raise ValueError(f"AGQ nodes must be an integer from 1 to 20, got {self.nodes!r}")
+        if self.hessian not in ("expected", "exact"):
+            raise ValueError(f"hessian must be 'expected' or 'exact', got {self.hessian!r}")
+
+
+@dataclass(frozen=True)
 class SAEM(Method):
     """Stochastic approximation EM (Kuhn & Lavielle; Monolix), then importance sampling.
 
@@ -193,8 +230,10 @@ class SAEM(Method):
 
 
 def method_from_name(name: str) -> Method:
-    """Method from a command-line name: ``fo``, ``foce``, ``focei``, ``laplace`` or ``saem``."""
-    table = {"fo": FO(), "foce": FOCE(), "focei": FOCEI(), "laplace": Laplace(), "saem": SAEM()}
+    """Method from a command-line name: ``fo``, ``foce``, ``focei``, ``laplace``, ``agq`` or
+    ``saem``."""
+    table = {"fo": FO(), "foce": FOCE(), "focei": FOCEI(), "laplace": Laplace(), "agq": AGQ(),
+             "saem": SAEM()}
     key = name.lower().replace("-", "")
     if key not in table:
         raise ValueError(f"unknown method {name!r}; choose one of {sorted(table)}")

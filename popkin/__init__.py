@@ -18,12 +18,13 @@ from compartments.simulate import simulate
 from estimation.data import DataError, example_path, read_nonmem
 from estimation.error_models import Additive, Combined, Exponential, Proportional
 from estimation.fit import fit
-from estimation.methods import FO, FOCE, FOCEI, SAEM, Laplace
+from estimation.methods import AGQ, FO, FOCE, FOCEI, SAEM, Laplace
 from estimation.population import PopulationModel
 from estimation.results import FitResult
 from model_library import get, list_models, load_user_model, register, search
 
 __all__ = [
+    "AGQ",
     "FO",
     "FOCE",
     "FOCEI",

@@ -45,7 +45,8 @@ examples:
   popkin fit study.csv --model oral_1cmt --map TAD=TIME,CONC=DV,wt=WT   # other column names
   popkin fit pkpd.csv --model iv_1cmt_emax --output-column DVID --out pkpd   # PK and PD records
 """
-METHODS = "focei (default; NONMEM's FOCE INTERACTION), foce, fo, laplace, saem"
+METHODS = ("focei (default; NONMEM's FOCE INTERACTION), foce, fo, laplace, "
+           "agq (adaptive Gauss-Hermite, 2 nodes per eta as nlmixr2), saem")
 
 
 class _FitFailed(Exception):

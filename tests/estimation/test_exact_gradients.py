@@ -2,8 +2,9 @@
 unconstrained parameters) against central finite differences of the OFV, on the Wang 2007
 data at the published starting values (far from the optimum, so no gradient is near zero).
 
-Covered: FO, FOCE, FOCE-I and Laplace; a 2 x 2 Omega block (log-Cholesky map); a theta
-bounded on both sides (logit map) and below only (log map); a fixed residual SD (masked).
+Covered: FO, FOCE, FOCE-I, Laplace and AGQ (also with two etas: a 3 x 3 node grid); a 2 x 2
+Omega block (log-Cholesky map); a theta bounded on both sides (logit map) and below only (log
+map); a fixed residual SD (masked).
 
 The differences are of fourth order, (-f(2h) + 8 f(h) - 8 f(-h) + f(-2h)) / 12h with
 h = 2e-3: the FOCE-I OFV is not stationary in eta at the mode, so it carries the mode
@@ -21,7 +22,7 @@ from estimation_helpers import wang_model
 from compartments import Model
 from estimation.error_models import Combined, Proportional
 from estimation.evaluator import Evaluator
-from estimation.methods import FO, FOCE, FOCEI, Laplace
+from estimation.methods import AGQ, FO, FOCE, FOCEI, Laplace
 from estimation.parameters import OmegaBlock, Theta
 from estimation.population import PopulationModel
 from estimation.problem import build_problem
@@ -52,7 +53,9 @@ CASES = {
     "FOCE": (lambda: wang_model(Proportional(SD)), FOCE()),
     "FOCE-I": (lambda: wang_model(Proportional(SD)), FOCEI()),
     "Laplace": (lambda: wang_model(Proportional(SD)), Laplace()),
+    "AGQ": (lambda: wang_model(Proportional(SD)), AGQ()),
     "FOCE-I block Omega": (wang_block, FOCEI()),
+    "AGQ block Omega, 3 nodes": (wang_block, AGQ(nodes=3)),
     "FOCE-I theta in (0.05, 5)": (lambda: wang_theta(Theta(0.5, lower=0.05, upper=5.0)), FOCEI()),
     "FOCE-I theta > 0": (lambda: wang_theta(Theta(0.5, lower=0.0)), FOCEI()),
     "FOCE-I fixed SD": (lambda: wang_model(Proportional(SD, fixed=True)), FOCEI()),
@@ -81,4 +84,4 @@ def test_exact_gradient_matches_central_differences(wang: pd.DataFrame, case: st
 
 
 def test_every_method_is_covered() -> None:
-    assert {method.name for _, method in CASES.values()} == {"FO", "FOCE", "FOCE-I", "Laplace"}
+    assert {method.name for _, method in CASES.values()} == {"FO", "FOCE", "FOCE-I", "Laplace", "AGQ"}
