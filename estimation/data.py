@@ -222,7 +222,8 @@ def _name_columns(
                     "ID": "the subject identifier"}[required]
             raise DataError(
                 f"{prefix}missing required column {required} ({hint}); the columns are "
-                f"{original}; map another column with rename={{'<column>': '{required}'}}",
+                f"{original}; map another column to it (--map <column>={required} on the command line, "
+                f"rename={{'<column>': '{required}'}} in read_nonmem)",
                 column=required)
     return raw, dropped
 

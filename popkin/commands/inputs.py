@@ -205,7 +205,7 @@ def read_dataset(path: Path, model: PopulationModel | None = None, *, drop: Sequ
             warnings.simplefilter("always")
             source: Path | pd.DataFrame = path
             if design:
-                source = _design_frame(path)
+                source = _design_frame(path, rename)
             data = read_nonmem(source, rename=rename, drop=drop)
             if model is not None:
                 data.check_model(model, output_column=output_column, design=design)
@@ -251,33 +251,47 @@ MAP_HELP = ("map data columns to NONMEM or covariate names, e.g. TAD=TIME,CONC=D
             "(OLD is matched case-insensitively; as read_nonmem's rename=)")
 
 
-def _design_frame(path: Path) -> object:
+def _design_frame(path: Path, rename: Mapping[str, str] | None = None) -> object:
     """A simulation design as a DataFrame with DV present (missing DV read as 0).
 
     Row ``k`` of the frame is data line ``k`` of the file (comment and blank lines dropped).
+    ``rename`` is ``--map``: the DV column may be a column mapped to DV.
     """
-    frame, missing = _raw_design(path)
-    dv = next((c for c in frame.columns if c.strip().upper() == "DV"), "DV")
-    frame[dv] = frame[dv].mask(missing, "0") if dv in frame.columns else "0"
+    frame, missing = _raw_design(path, rename)
+    dv = _dv_column(frame.columns, rename)
+    if dv is None:
+        frame["DV"] = "0"
+    else:
+        frame[dv] = frame[dv].mask(missing, "0")
     return frame
 
 
-def design_missing_dv(path: Path) -> object:
-    """Per data line of a design file: whether its DV is missing (a boolean array).
+def design_missing_dv(path: Path, rename: Mapping[str, str] | None = None) -> object:
+    """Per data line of a design file: whether its DV is missing (a boolean array); ``rename``
+    is ``--map`` (e.g. ``{"CONC": "DV"}``).
 
     Examples
     --------
     >>> design_missing_dv(data_path("theo_sd")).sum()
     np.int64(0)
     """
-    return _raw_design(path)[1].to_numpy()
+    return _raw_design(path, rename)[1].to_numpy()
 
 
-def _raw_design(path: Path) -> tuple[object, object]:
+def _dv_column(columns: Sequence[str], rename: Mapping[str, str] | None) -> str | None:
+    """The column of the file that becomes DV once ``rename`` is applied (names case-insensitive)."""
+    mapped = {old.strip().upper(): new for old, new in (rename or {}).items()}
+    for column in columns:
+        if mapped.get(column.strip().upper(), column).strip().upper() == "DV":
+            return column
+    return None
+
+
+def _raw_design(path: Path, rename: Mapping[str, str] | None = None) -> tuple[object, object]:
     import pandas as pd
 
     frame = pd.read_csv(path, dtype=str, keep_default_na=False, comment="#", skip_blank_lines=True)
-    dv = next((c for c in frame.columns if c.strip().upper() == "DV"), None)
+    dv = _dv_column(frame.columns, rename)
     if dv is None:
         return frame, pd.Series(True, index=frame.index)
     return frame, frame[dv].str.strip().isin(["", ".", "NA", "NaN", "nan"])

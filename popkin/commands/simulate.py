@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from popkin.commands.inputs import (
     EXIT_OK,
+    MAP_HELP,
     InputError,
+    column_map,
     data_path,
     design_missing_dv,
     fail,
@@ -83,6 +85,7 @@ def add_subcommands(subparsers: Any) -> None:
                         help="output CSV (default simulation.csv)")
     parser.add_argument("--force", "-f", action="store_true", help="replace FILE if it exists")
     parser.add_argument("--drop", default="", metavar="COLS", help="comma-separated data columns to ignore")
+    parser.add_argument("--map", default="", metavar="OLD=NEW[,...]", help=MAP_HELP)
     parser.add_argument("--output-column", default=None, metavar="COL",
                         help="data column giving each observation's model output (e.g. DVID), 1-based "
                              "in the order of the model's outputs: chooses which output DV simulates")
@@ -110,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
         model = _with_values(model, args.param)
         path = data_path(args.data)
         drop = tuple(c.strip() for c in args.drop.split(",") if c.strip())
-        data, data_warnings = read_dataset(path, model, drop=drop, design=True,
+        rename = column_map(args.map)
+        data, data_warnings = read_dataset(path, model, drop=drop, rename=rename, design=True,
                                            output_column=args.output_column)
     except InputError as exc:
         return fail(str(exc))
@@ -119,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     table = simulate_design(model, data, variability=args.variability, n=args.n, seed=args.seed,
                             output_column=args.output_column)
     if args.variability == "none":  # the design's own DV, missing where it was missing
-        table["DV"] = table["DV"].mask(design_missing_dv(path))
+        table["DV"] = table["DV"].mask(design_missing_dv(path, rename))
     out.parent.mkdir(parents=True, exist_ok=True)
     write_csv(table, out)
     print(f"wrote {out} ({len(table)} rows: {data.n_records} records x {args.n} replicate(s), "

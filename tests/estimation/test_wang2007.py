@@ -92,6 +92,10 @@ def test_agq_converges_to_the_exact_likelihood(wang: pd.DataFrame, error: str) -
     assert _ofv(wang, error, AGQ(nodes=20)) == pytest.approx(exact, abs=1e-6)
     assert abs(_ofv(wang, error, AGQ(nodes=5)) - exact) < 0.01
     assert _ofv(wang, error, AGQ(nodes=1)) == pytest.approx(_ofv(wang, error, Laplace()), abs=1e-10)
+    if error == "prop":   # nodes scaled by the exact Hessian: the same limit, Laplace(exact) at 1 node
+        assert _ofv(wang, error, AGQ(nodes=20, hessian="exact")) == pytest.approx(exact, abs=1e-6)
+        assert _ofv(wang, error, AGQ(nodes=1, hessian="exact")) == pytest.approx(
+            _ofv(wang, error, Laplace(hessian="exact")), abs=1e-10)
 
 
 def test_exact_laplace_is_close_to_adaptive_quadrature(wang: pd.DataFrame) -> None:

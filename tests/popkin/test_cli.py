@@ -456,6 +456,23 @@ def test_simulate_typical_predictions_match_the_bateman_function(tmp_path: Path)
     assert again.code == 2 and "--force" in again.stderr
 
 
+def test_simulate_maps_columns_as_fit_does(tmp_path: Path) -> None:
+    """--map renames design columns (here the DV column too: its missing values stay missing)."""
+    plain, mapped = tmp_path / "plain.csv", tmp_path / "mapped.csv"
+    plain.write_text("ID,TIME,AMT,DV\n1,0,320,.\n1,1,.,.\n1,4,.,2.5\n")
+    mapped.write_text("subject,tad,dose,conc\n1,0,320,.\n1,1,.,.\n1,4,.,2.5\n")
+    out_plain, out_mapped = tmp_path / "p.csv", tmp_path / "m.csv"
+    assert run("simulate", str(plain), "--model", "oral_1cmt", "--out", str(out_plain)).code == 0
+    result = run("simulate", str(mapped), "--model", "oral_1cmt", "--out", str(out_mapped),
+                 "--map", "subject=ID,TAD=TIME,dose=AMT,conc=DV")
+    assert result.code == 0, result.stderr
+    a, b = pd.read_csv(out_plain), pd.read_csv(out_mapped)
+    np.testing.assert_allclose(a["Cc"], b["Cc"], rtol=1e-12)
+    assert b["DV"].isna().tolist() == [True, True, False] and b["DV"].iloc[2] == 2.5
+    unmapped = run("simulate", str(mapped), "--model", "oral_1cmt", "--out", str(tmp_path / "x.csv"))
+    assert unmapped.code == 2 and not (tmp_path / "x.csv").exists()
+
+
 def test_simulate_with_variability_is_the_population_simulator(tmp_path: Path) -> None:
     from estimation.data import read_nonmem
     from estimation.simulation import simulate_observations
