@@ -225,11 +225,13 @@ def check_observation_compartments(
     frame: pd.DataFrame, compartments: Sequence[str], *, model_name: str, reads: str,
     source: str | None = None,
 ) -> None:
-    """Raise :class:`DataError` for an observation (EVID 0) whose CMT is not a compartment.
+    """Raise :class:`DataError` for an observation (EVID 0) or other-event record (EVID 2)
+    whose CMT is not a compartment.
 
     popkin reads an observation from a model output, not from CMT, so the CMT of an
     observation record may be missing or 0 (NONMEM's default) or any compartment number
-    1..n; anything else is a mistake in the data. ``reads`` says which output the
+    1..n; anything else is a mistake in the data. The same holds for EVID 2 records (no
+    dose; popkin does not switch compartments on or off). ``reads`` says which output the
     observations read (shown in the message).
 
     Examples
@@ -249,14 +251,17 @@ the model's first output, Cc, not CMT
     cmt = frame["CMT"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
     n = len(compartments)
     known = np.isnan(cmt) | (cmt == 0) | ((cmt >= 1) & (cmt <= n))
-    bad = np.flatnonzero((frame["EVID"].to_numpy() == OBSERVATION) & ~known)
+    evid = frame["EVID"].to_numpy()
+    bad = np.flatnonzero(np.isin(evid, (OBSERVATION, OTHER)) & ~known)
     if bad.size:
         i = int(bad[0])
         numbered = ", ".join(f"{k} {name}" for k, name in enumerate(compartments, start=1))
+        why = (f"an observation reads {reads}, not CMT" if evid[i] == OBSERVATION else
+               "an EVID 2 record doses nothing, and popkin does not switch compartments on or off")
         raise record_error(
             int(frame.index[i]), "CMT", cmt[i],
             f"expected a compartment number 1..{n} of model {model_name!r} ({numbered}), "
-            f"or 0 or missing; an observation reads {reads}, not CMT", source=source)
+            f"or 0 or missing; {why}", source=source)
 
 
 def check_covariate_columns(

@@ -85,7 +85,8 @@ def _simulator(model: PopulationModel, layout: Layout, options: OdeOptions):  # 
         for out, (em, idx) in enumerate(zip(model.error_models, sigma_index, strict=True)):
             sd = em.sd(f, sigma[idx])
             if em.log_transform:
-                value = jnp.exp(jnp.log(jnp.maximum(f, 1e-300)) + sd * eps)
+                # Y = F exp(eps), as NONMEM simulates it: 0 where the prediction is 0
+                value = jnp.maximum(f, 0.0) * jnp.exp(sd * eps)
             else:
                 value = f + sd * eps
             y = jnp.where(subj.obs_output == out, value, y)

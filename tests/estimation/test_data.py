@@ -442,6 +442,18 @@ def test_check_model_observation_cmt_outside_the_model(tmp_path: Path, cmt: str)
     assert exc.value.value == float(cmt)
 
 
+def test_check_model_evid2_cmt_outside_the_model(tmp_path: Path) -> None:
+    lines = [*GOOD]
+    lines.insert(2, "1,1.5,.,.,2,1,5")
+    ds = read_quiet(write(tmp_path, lines))
+    with pytest.raises(DataError) as exc:
+        ds.check_model(oral_model())
+    assert_data_error(exc, 3, "CMT", "= 5", "compartment number 1..2 of model 'oral_1cmt'",
+                      "an EVID 2 record doses nothing")
+    lines[2] = "1,1.5,.,.,2,1,2"
+    read_quiet(write(tmp_path, lines)).check_model(oral_model())
+
+
 def test_check_model_observation_cmt_zero_missing_or_a_compartment_is_accepted(
     tmp_path: Path,
 ) -> None:

@@ -127,6 +127,20 @@ def test_exponential_error_is_log_normal() -> None:
     assert abs(r.std(ddof=1) - 0.2) < 4 * 0.2 / np.sqrt(2 * (n - 1))
 
 
+def test_exponential_error_on_a_zero_prediction_is_zero() -> None:
+    """Y = F exp(eps), as NONMEM simulates it: theo_sd's samples at the oral dose time (central
+    amount 0) simulate as 0, the others as positive values."""
+    from estimation.data import example_path, read_nonmem
+    from model_library import get
+
+    data = read_nonmem(example_path("theo_sd"))
+    sim = simulate_observations(get("oral_1cmt", error=Exponential(0.2)), data, seed=3)
+    obs = sim[sim["EVID"] == 0]
+    at_dose = obs["TIME"] == 0
+    assert at_dose.sum() == 12 and (obs.loc[at_dose, "DV"] == 0).all()
+    assert (obs.loc[~at_dose, "DV"] > 0).all()
+
+
 def test_errors_name_the_problem() -> None:
     result = wang_result()
     with pytest.raises(ValueError, match="variability must be one of"):
