@@ -86,6 +86,7 @@ def test_fixed_omega_block_stays_fixed(wang: pd.DataFrame) -> None:
     assert bool(result.parameters.set_index("parameter").loc["omega(eta)", "fixed"])
 
 
+@pytest.mark.slow  # compiles SAEM's programs for this model (about 10 s)
 def test_saem_keeps_a_fixed_sd(wang: pd.DataFrame) -> None:
     method = SAEM(n_burn=60, n_smooth=40, n_samples=200, n_conditional=30, seed=1)
     result = fit(wang_model(Proportional(0.05, fixed=True)), wang, method)

@@ -85,7 +85,9 @@ def _exact_ofv(data: pd.DataFrame, error: str) -> float:
     return total
 
 
-@pytest.mark.parametrize("error", ["prop", "add", "combined2", "combined1"])
+# each error model compiles five programs of its own: the other three run with the slow suite
+@pytest.mark.parametrize("error", ["prop", *(pytest.param(e, marks=pytest.mark.slow)
+                                            for e in ("add", "combined2", "combined1"))])
 def test_agq_converges_to_the_exact_likelihood(wang: pd.DataFrame, error: str) -> None:
     """More nodes: the exact marginal likelihood (to 1e-6 with 20 nodes); one node: Laplace."""
     exact = _exact_ofv(wang, error)
