@@ -89,23 +89,23 @@ def covariance_step(
     R = (R + R.T) / 2
     if not np.all(np.isfinite(R)):
         return Covariance(kind, names, None, "failed: non-finite R matrix", float("nan"))
-    problem = _definiteness(R, "R")
-    if problem:
-        return Covariance(kind, names, None, problem, float("inf"))
-    R_inv = np.linalg.inv(R)
-    matrix = R_inv if kind == "r" else R_inv @ S @ R_inv
+    r_only = from_information(kind, names, R, "R")
+    if kind == "r" or not r_only.ok:
+        return r_only
+    matrix = r_only.matrix @ S @ r_only.matrix
     return Covariance(kind, names, matrix, "ok", _correlation_condition(matrix))
 
 
 def _definiteness(M: np.ndarray, label: str) -> str:
     """Empty when ``M`` is positive definite and not singular to ``SINGULAR_RATIO``, else why not."""
+    not_definite = f"{label} matrix is not positive definite (non-identifiable or not at a minimum)"
     diag = np.diag(M)
     if np.any(diag <= 0):
-        return f"{label} matrix is not positive definite (non-identifiable or not at a minimum)"
+        return not_definite
     scale = 1 / np.sqrt(diag)
     eig = np.linalg.eigvalsh(M * np.outer(scale, scale))
     if eig.min() <= 0:
-        return f"{label} matrix is not positive definite (non-identifiable or not at a minimum)"
+        return not_definite
     if eig.min() < SINGULAR_RATIO * eig.max():
         return (f"{label} matrix is singular to the precision of the covariance step (scaled eigenvalue "
                 f"ratio {eig.min() / eig.max():.1e} < {SINGULAR_RATIO:g}): non-identifiable parameters")

@@ -69,7 +69,7 @@ class ChainState(NamedTuple):
     post_cov: Array   # (subjects, etas, etas) running conditional covariance of z (kernel 4)
 
 
-def move_schedule(n_eta: int, kernels: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+def move_schedule(n_eta: int, kernels: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Kernel kind and component of every move of one sweep (``kernels``: moves of kernels
     1, 2 and 4, and passes of kernel 3 over the components)."""
     kinds = ([PRIOR] * kernels[0] + [RANDOM_WALK] * kernels[1] + [COMPONENT_WISE] * (kernels[2] * n_eta)

@@ -8,8 +8,12 @@ import numpy as np
 import pandas as pd
 
 from compartments import Model
+from estimation.data import Dataset
 from estimation.error_models import Additive, Combined, ErrorModel, Proportional
+from estimation.evaluator import Evaluator
+from estimation.methods import Method
 from estimation.population import PopulationModel
+from estimation.problem import build_problem
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -31,6 +35,13 @@ def wang_model(error: ErrorModel) -> PopulationModel:
                  .dose("central").output("IPRED", "central"))
     return PopulationModel(structure, parameters={"KE": "theta * exp(eta)"}, thetas={"theta": 0.5},
                            omega={"eta": 0.04}, error=error)
+
+
+def ofv_at_initial(model: PopulationModel, data: Dataset | pd.DataFrame, method: Method) -> float:
+    """The OFV of ``method`` at the model's initial values: the objective alone (no gradient
+    program, no covariance step or diagnostics)."""
+    ev = Evaluator(build_problem(model, data), method)
+    return float(np.sum(ev.per_subject(model.space.natural_init(), ev.initial_etas()).ofv))
 
 
 WANG_ERRORS: dict[str, ErrorModel] = {

@@ -17,8 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
-from estimation_helpers import DATA
-from test_theo_sd import agq_ofv, reference, theo_model
+from estimation_helpers import DATA, ofv_at_initial
+from test_theo_sd import reference, theo_model
 
 from compartments.propagators import OdeOptions
 from estimation.complete_data import CompleteData
@@ -82,10 +82,11 @@ def test_importance_sampling_agrees_with_quadrature_at_the_estimates(model, data
     (729 points per subject; within 0.005 of the exact likelihood on this model) against the
     importance-sampling OFV, within 4 Monte Carlo SEs."""
     from estimation.error_models import Additive
+    from estimation.methods import AGQ
 
     at_estimates = model.with_initial({**result.theta, **result.omega}).with_error(
         Additive(result.sigma["add_sd"]))
-    quadrature = agq_ofv(at_estimates, data, 9)
+    quadrature = ofv_at_initial(at_estimates, data, AGQ(nodes=9))
     assert abs(result.ofv - quadrature) < 4 * result.ofv_mc_se + 0.005
 
 

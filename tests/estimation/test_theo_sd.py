@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from estimation_helpers import DATA
+from estimation_helpers import DATA, ofv_at_initial
 
 from compartments import Model
 from estimation.data import read_nonmem
@@ -181,24 +181,15 @@ def _at_reference(model: PopulationModel, ref: dict[str, float]) -> PopulationMo
     return model.with_initial(values).with_error(Additive(ref["add.sd"]))
 
 
-def agq_ofv(model: PopulationModel, data, nodes: int) -> float:
-    """The AGQ OFV at the model's initial values (the objective alone: no gradient program)."""
-    from estimation.evaluator import Evaluator
-    from estimation.problem import build_problem
-
-    ev = Evaluator(build_problem(model, data), AGQ(nodes=nodes))
-    return float(np.sum(ev.per_subject(model.space.natural_init(), ev.initial_etas()).ofv))
-
-
 def test_agq_objective_at_nlmixr2_estimates(model, data) -> None:
     """nlmixr2's AGQ OFV (118.4826) at its own estimates; more nodes approach the exact
     likelihood of tests/data/theo_sd_exact_ofv.csv (118.103, 81^3-point quadrature)."""
     ofv, ref, _ = reference("agq")
     at_ref = _at_reference(model, ref)
-    assert agq_ofv(at_ref, data, 2) == pytest.approx(ofv, abs=1e-3)
+    assert ofv_at_initial(at_ref, data, AGQ()) == pytest.approx(ofv, abs=1e-3)
     exact = pd.read_csv(DATA / "theo_sd_exact_ofv.csv")
     exact_ofv = exact.loc[exact["parameters"] == "nlmixr2_agq", "ofv"].sum()
-    assert agq_ofv(at_ref, data, 5) == pytest.approx(exact_ofv, abs=0.01)
+    assert ofv_at_initial(at_ref, data, AGQ(nodes=5)) == pytest.approx(exact_ofv, abs=0.01)
 
 
 @pytest.mark.slow

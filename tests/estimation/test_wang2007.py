@@ -9,11 +9,10 @@ nlmixr2's default adaptive Gauss-Hermite rule: 2 nodes per eta, expected-informa
 
 from __future__ import annotations
 
-import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
-from estimation_helpers import DATA, WANG_ERRORS, wang_model
+from estimation_helpers import DATA, WANG_ERRORS, ofv_at_initial, wang_model
 
 from estimation.diagnostics import compute_diagnostics
 from estimation.evaluator import Evaluator
@@ -39,10 +38,7 @@ def _cases() -> list[tuple[str, str, float]]:
 
 
 def _ofv(data: pd.DataFrame, error: str, method: Method) -> float:
-    problem = build_problem(wang_model(WANG_ERRORS[error]), data)
-    ev = Evaluator(problem, method)
-    natural = problem.model.space.natural_init()
-    return float(jnp.sum(ev.per_subject(natural, ev.initial_etas()).ofv))
+    return ofv_at_initial(wang_model(WANG_ERRORS[error]), data, method)
 
 
 @pytest.mark.parametrize(("error", "method", "expected"), _cases())
